@@ -1,0 +1,3 @@
+from gitexport.cli import main
+
+raise SystemExit(main())

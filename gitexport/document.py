@@ -1,0 +1,391 @@
+"""The canvas pipeline document (``canvas-pipeline/1``): its models and how a bundle is read.
+
+This module is the one place that knows the document's schema (``SPEC.md``). It is strict
+where a typo would silently change a model (unknown ``config`` keys, wrong types, values
+outside an enum) and lenient where the spec says so (unknown top-level keys are a warning).
+Every problem is collected, so the user sees them all at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gitexport.catalog import Catalog, check_type, load_catalog
+from gitexport.errors import DocumentError, Problem, node_where
+
+FORMAT = "canvas-pipeline/1"
+TOP_LEVEL_KEYS = {
+    "format",
+    "catalog_version",
+    "pipeline",
+    "data_sources",
+    "graph",
+    "export",
+    "results",
+}
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+class _Lenient(BaseModel):
+    """Editor-shaped objects: extra keys (React Flow's ``width``, ``selected``...) are fine."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipelineInfo(_Lenient):
+    id: str = Field(min_length=1)
+    name: str
+    version: int = Field(ge=0, strict=True)
+    updated_at: str
+    owner: str = ""
+    description: str | None = None
+
+
+class Connection(_Strict):
+    host: str = ""
+    port: int | None = None
+    database: str = ""
+    user: str = ""
+    password: str = ""
+
+
+class CsvOptions(_Strict):
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+class DataSource(_Lenient):
+    id: str = Field(min_length=1)
+    name: str = ""
+    type: Literal["csv", "parquet", "postgres", "mysql"]
+    path: str | None = None
+    options: CsvOptions = CsvOptions()
+    connection: Connection | None = None
+    query: str | None = None
+    snapshot: str | None = None
+
+    @property
+    def is_database(self) -> bool:
+        return self.type in ("postgres", "mysql")
+
+    @property
+    def training_file(self) -> str | None:
+        """The relative path gitexport trains on: the file, or a database's snapshot."""
+        return self.snapshot if self.is_database else self.path
+
+
+class Position(_Lenient):
+    x: float = 0
+    y: float = 0
+
+
+class NodeData(_Lenient):
+    label: str = ""
+    config: dict[str, Any] = Field(default_factory=dict)
+    disabled: bool = False
+
+
+class Node(_Lenient):
+    id: str = Field(min_length=1)
+    type: str
+    position: Position = Position()
+    data: NodeData = NodeData()
+
+
+class Edge(_Lenient):
+    id: str = ""
+    source: str
+    target: str
+
+
+class Graph(_Lenient):
+    nodes: list[Node]
+    edges: list[Edge] = Field(default_factory=list)
+
+
+class ExportOptions(_Lenient):
+    model_node: str | None = None
+    project_name: str | None = None
+
+    @field_validator("project_name")
+    @classmethod
+    def _slug(cls, value: str | None) -> str | None:
+        if value is not None and not SLUG_RE.match(value):
+            raise ValueError(
+                "must be a slug: lowercase letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit"
+            )
+        return value
+
+
+class Results(_Lenient):
+    metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    reference_predictions: str | None = None
+    trained_at: str | None = None
+
+
+class Document(_Lenient):
+    format: Literal["canvas-pipeline/1"]
+    catalog_version: str
+    pipeline: PipelineInfo
+    data_sources: list[DataSource]
+    graph: Graph
+    export: ExportOptions = ExportOptions()
+    results: Results = Results()
+
+    def node(self, node_id: str) -> Node:
+        for node in self.graph.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def source(self, source_id: str) -> DataSource:
+        for source in self.data_sources:
+            if source.id == source_id:
+                return source
+        raise KeyError(source_id)
+
+
+@dataclass
+class Bundle:
+    """A loaded, validated bundle: the document, the folder it lives in, and warnings."""
+
+    root: Path
+    document: Document
+    raw: dict
+    warnings: list[str] = field(default_factory=list)
+
+    def resolve(self, relative: str) -> Path:
+        return self.root / relative
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        where = _loc(loc)
+        # Name the node a graph problem sits in, not only its index.
+        if len(loc) >= 3 and loc[0] == "graph" and loc[1] == "nodes" and isinstance(loc[2], int):
+            try:
+                node = raw["graph"]["nodes"][loc[2]]
+                node_id = node.get("id", f"#{loc[2]}")
+                label = (node.get("data") or {}).get("label")
+                where = node_where(str(node_id), label, _loc(loc[3:]) or None)
+            except (KeyError, TypeError, IndexError, AttributeError):
+                pass
+        message = e["msg"]
+        if e["type"] == "literal_error" and loc == ("format",):
+            message = f"must be {FORMAT!r}, got {e.get('input')!r}"
+        elif e["type"] == "missing":
+            message = "required field is missing"
+        problems.append(Problem(where, message))
+    return problems
+
+
+def read_document_json(path: Path) -> tuple[Path, dict]:
+    """Find and parse the document: ``path`` is a bundle folder or its ``pipeline.json``."""
+    path = Path(path)
+    doc_path = path / "pipeline.json" if path.is_dir() else path
+    if not doc_path.exists():
+        raise DocumentError(f"{doc_path}: no such file (a bundle is a folder with pipeline.json)")
+    try:
+        text = doc_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{doc_path}: not UTF-8 text ({exc.reason})") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(
+            f"{doc_path.name}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(raw, dict):
+        raise DocumentError(f"{doc_path.name}: the document must be a JSON object")
+    return doc_path.parent, raw
+
+
+def load_bundle(path: Path | str, catalog: Catalog | None = None) -> Bundle:
+    """Read and validate a bundle; raise :class:`DocumentError` listing every problem."""
+    catalog = catalog or load_catalog()
+    root, raw = read_document_json(Path(path))
+    warnings = [
+        f"unknown top-level key {key!r} ignored (a newer canvas?)"
+        for key in raw
+        if key not in TOP_LEVEL_KEYS
+    ]
+    try:
+        document = Document.model_validate(raw)
+    except ValidationError as err:
+        raise DocumentError(_pydantic_problems(err, raw)) from None
+    problems: list[Problem] = []
+    warnings += _check_catalog_version(document, catalog, problems)
+    _check_unique_ids(document, problems)
+    _check_configs(document, catalog, problems)
+    _check_sources(document, root, problems)
+    _check_results(document, root, problems)
+    if problems:
+        raise DocumentError(problems)
+    return Bundle(root=root, document=document, raw=raw, warnings=warnings)
+
+
+def _check_catalog_version(document: Document, catalog: Catalog, problems: list[Problem]):
+    try:
+        theirs = Version(document.catalog_version)
+    except InvalidVersion:
+        problems.append(
+            Problem("catalog_version", f"{document.catalog_version!r} is not a version")
+        )
+        return []
+    ours = Version(catalog.version)
+    if theirs.major != ours.major:
+        problems.append(
+            Problem(
+                "catalog_version",
+                f"{document.catalog_version} is not compatible with gitexport's node catalog "
+                f"{catalog.version} (major versions differ)",
+            )
+        )
+    elif theirs > ours:
+        return [
+            f"catalog_version {document.catalog_version} is newer than gitexport's "
+            f"{catalog.version}; nodes or parameters added since may be rejected"
+        ]
+    return []
+
+
+def _check_unique_ids(document: Document, problems: list[Problem]) -> None:
+    for kind, ids in (
+        ("node", [n.id for n in document.graph.nodes]),
+        ("data source", [s.id for s in document.data_sources]),
+    ):
+        seen = set()
+        for item_id in ids:
+            if item_id in seen:
+                problems.append(Problem(f"{kind} {item_id!r}", "id is used more than once"))
+            seen.add(item_id)
+
+
+def _check_configs(document: Document, catalog: Catalog, problems: list[Problem]) -> None:
+    known_types = sorted(catalog.nodes)
+    for node in document.graph.nodes:
+        label = node.data.label
+        spec = catalog.nodes.get(node.type)
+        if spec is None:
+            hint = difflib.get_close_matches(node.type, known_types, n=1)
+            problems.append(
+                Problem(
+                    node_where(node.id, label, "type"),
+                    f"unknown node type {node.type!r}"
+                    + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                )
+            )
+            continue
+        config = node.data.config
+        for key, value in config.items():
+            param = spec.params.get(key)
+            where = node_where(node.id, label, f"config.{key}")
+            if param is None:
+                hint = difflib.get_close_matches(key, list(spec.params), n=1)
+                problems.append(
+                    Problem(
+                        where,
+                        f"unknown parameter for {node.type}"
+                        + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                        + f"; known: {', '.join(spec.params)}",
+                    )
+                )
+                continue
+            if not check_type(value, param.type):
+                problems.append(
+                    Problem(where, f"must be {param.type}, got {type(value).__name__} {value!r}")
+                )
+                continue
+            if param.enum is not None:
+                values = value if isinstance(value, list) else [value]
+                bad = [v for v in values if v not in param.enum]
+                if bad and not (value is None and "null" in param.type):
+                    problems.append(
+                        Problem(
+                            where,
+                            f"{bad[0]!r} is not one of {', '.join(map(repr, param.enum))}",
+                        )
+                    )
+        for param in spec.params.values():
+            if param.required and param.name not in config:
+                problems.append(
+                    Problem(
+                        node_where(node.id, label, f"config.{param.name}"),
+                        f"required parameter of {node.type} is missing",
+                    )
+                )
+        if node.type == "hyperparameter_tuning" and "model_type" in config:
+            if config["model_type"] not in catalog.model_types:
+                problems.append(
+                    Problem(
+                        node_where(node.id, label, "config.model_type"),
+                        f"{config['model_type']!r} is not a model type of train_model",
+                    )
+                )
+
+
+def _safe_relative(value: str) -> bool:
+    p = PurePosixPath(value.replace("\\", "/"))
+    return bool(value) and not p.is_absolute() and ".." not in p.parts and ":" not in value
+
+
+def _check_file(root: Path, rel: str | None, where: str, problems: list[Problem]) -> None:
+    if rel is None:
+        problems.append(Problem(where, "required field is missing"))
+    elif not _safe_relative(rel):
+        problems.append(Problem(where, f"{rel!r} must be a relative path inside the bundle"))
+    elif not (root / rel).is_file():
+        problems.append(Problem(where, f"data file {rel!r} not found in the bundle"))
+
+
+def _check_sources(document: Document, root: Path, problems: list[Problem]) -> None:
+    for i, source in enumerate(document.data_sources):
+        where = f"data_sources[{i}] ({source.id})"
+        if source.is_database:
+            if source.connection is None:
+                problems.append(Problem(f"{where}.connection", "required for a database source"))
+            if not source.query:
+                problems.append(Problem(f"{where}.query", "required for a database source"))
+            _check_file(root, source.snapshot, f"{where}.snapshot", problems)
+        else:
+            _check_file(root, source.path, f"{where}.path", problems)
+        rel = source.training_file or ""
+        if rel and not rel.lower().endswith((".csv", ".parquet", ".pq")):
+            problems.append(
+                Problem(where, f"{rel!r}: only .csv and .parquet files can be read")
+            )
+        if source.type == "parquet" and rel.lower().endswith(".csv"):
+            problems.append(Problem(f"{where}.path", "a parquet source must be a .parquet file"))
+
+
+def _check_results(document: Document, root: Path, problems: list[Problem]) -> None:
+    rel = document.results.reference_predictions
+    if rel is not None:
+        _check_file(root, rel, "results.reference_predictions", problems)
+    for split in document.results.metrics:
+        if split not in ("train", "test", "cv"):
+            problems.append(
+                Problem(f"results.metrics.{split}", "expected 'train', 'test' or 'cv'")
+            )

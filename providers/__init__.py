@@ -1,0 +1,1 @@
+"""Provider adapters (GitHub, GitLab, local bare repo), importable as ``gitexport.providers``."""
