@@ -1,0 +1,277 @@
+"""Build the generated project: render, train with the generated code, check parity.
+
+The export trains by running the *generated* training code in a staging folder, so the
+shipped model is exactly what the project's own code makes. The staging folder is thrown
+away; what comes back is the finished tree as ``{path: bytes}`` plus a report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gitexport import __version__
+from gitexport.catalog import load_catalog
+from gitexport.errors import UserError
+from gitexport.load import PlannedBundle
+from gitexport.plan_model import ExportPlan
+from gitexport.render import Assets, RenderOptions, render_project, template_digest
+
+log = logging.getLogger(__name__)
+
+SAMPLE_ROWS = 300
+GOLDEN_ROWS = 50
+PARITY_CLASSIFICATION = 0.995
+PARITY_REL_TOL = 1e-6
+TRAIN_TIMEOUT = 3600
+ARTIFACTS = (
+    "models/trained/model.joblib",
+    "models/metrics.json",
+    "models/manifest.json",
+    "tests/fixtures/golden_predictions.csv",
+)
+
+
+class ParityError(UserError):
+    """The generated project does not reproduce the canvas's predictions."""
+
+
+@dataclass
+class Parity:
+    rows: int
+    reproduced: int
+    task: str
+    first_differences: list[dict] = field(default_factory=list)
+
+    @property
+    def share(self) -> float:
+        return self.reproduced / self.rows if self.rows else 1.0
+
+    @property
+    def ok(self) -> bool:
+        if self.task == "classification":
+            return self.share >= PARITY_CLASSIFICATION
+        return self.reproduced == self.rows
+
+    def describe(self) -> str:
+        tol = "" if self.task == "classification" else f" within a relative {PARITY_REL_TOL:g}"
+        return (
+            f"reproduced {self.reproduced} of {self.rows} canvas predictions{tol} "
+            f"({100 * self.share:.2f} %)"
+        )
+
+
+@dataclass
+class BuiltProject:
+    plan: ExportPlan
+    options: RenderOptions
+    files: dict[str, bytes]
+    metrics: dict
+    parity: Parity | None
+    lineage: dict
+    timings: dict[str, float]
+
+
+# --- inputs computed at the edge ------------------------------------------------------
+
+
+def sample_rows(plan: ExportPlan, frame: pd.DataFrame) -> pd.DataFrame:
+    """A few hundred rows, stratified by class for classification, in source order."""
+    rows = frame[frame[plan.target].notna()]
+    if len(rows) <= SAMPLE_ROWS:
+        return rows
+    from sklearn.model_selection import train_test_split
+
+    stratify = rows[plan.target] if plan.problem_type == "classification" else None
+    try:
+        picked, _ = train_test_split(rows.index, train_size=SAMPLE_ROWS, random_state=0, stratify=stratify)
+    except ValueError:  # a class too small to stratify: plain random rows
+        picked, _ = train_test_split(rows.index, train_size=SAMPLE_ROWS, random_state=0)
+    return rows.loc[sorted(picked)]
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8")
+
+
+def canonical_graph_digest(raw_document: dict) -> str:
+    """SHA-256 of the graph as the model sees it (positions and editor state left out)."""
+    graph = raw_document.get("graph", {})
+    nodes = sorted(
+        (
+            {
+                "id": n.get("id"),
+                "type": n.get("type"),
+                "label": (n.get("data") or {}).get("label", ""),
+                "config": (n.get("data") or {}).get("config", {}),
+                "disabled": bool((n.get("data") or {}).get("disabled", False)),
+            }
+            for n in graph.get("nodes", [])
+        ),
+        key=lambda n: str(n["id"]),
+    )
+    edges = sorted((e.get("source"), e.get("target")) for e in graph.get("edges", []))
+    canonical = json.dumps({"nodes": nodes, "edges": edges, "export": raw_document.get("export", {})},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- training in a staging folder ----------------------------------------------------
+
+
+def _write_tree(root: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _run(args: list[str], cwd: Path, what: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.update(
+        PYTHONHASHSEED="0",  # set iteration order must not leak into pickles
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    # Thread counts are left alone on purpose: SMOTE's neighbour search goes through BLAS,
+    # whose summation order depends on the thread count; the canvas trained with the default.
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=TRAIN_TIMEOUT
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise UserError(f"{what} failed in the generated project:\n{tail}")
+    return proc
+
+
+def _predict(staging: Path, rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    inp = staging / ".gitexport-tmp" / f"{name}-input.csv"
+    out = staging / ".gitexport-tmp" / f"{name}-output.csv"
+    inp.parent.mkdir(exist_ok=True)
+    rows.to_csv(inp, index=False)
+    _run(["-m", "src.models.predict", str(inp), "--output", str(out)], staging, "prediction")
+    return pd.read_csv(out)
+
+
+def check_parity(plan: ExportPlan, reference: pd.DataFrame, predicted: pd.Series) -> Parity:
+    expected = reference["prediction"]
+    rows = len(expected)
+    if plan.problem_type == "classification":
+        same = predicted.astype(str).to_numpy() == expected.astype(str).to_numpy()
+    else:
+        a = pd.to_numeric(predicted).to_numpy(dtype=float)
+        b = pd.to_numeric(expected).to_numpy(dtype=float)
+        scale = abs(b).clip(min=1e-12)
+        same = abs(a - b) <= PARITY_REL_TOL * scale
+    diffs = []
+    for i in [int(i) for i in (~same).nonzero()[0][:10]]:
+        diffs.append({"row": i, "canvas": _plain(expected.iloc[i]), "export": _plain(predicted.iloc[i])})
+    return Parity(rows=rows, reproduced=int(same.sum()), task=plan.problem_type, first_differences=diffs)
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def build_project(
+    planned: PlannedBundle, options: RenderOptions, *, allow_parity_drift: bool = False
+) -> BuiltProject:
+    plan = planned.plan
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    sample = sample_rows(plan, planned.frame) if options.data != "none" else None
+    assets = Assets(
+        sample_csv=csv_bytes(sample) if sample is not None else None,
+        full_data=planned.data_path.read_bytes() if options.data == "full" else None,
+    )
+    files = render_project(plan, options, assets)
+    timings["render"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gitexport-build-") as tmp:
+        staging = Path(tmp)
+        _write_tree(staging, files)
+        log.info("training the generated project on %s", planned.data_path)
+        _run(["-m", "src.models.train", "--data", str(planned.data_path.resolve())], staging, "training")
+        golden_source = sample if sample is not None else planned.frame.head(GOLDEN_ROWS)
+        # Golden rows: rows a request could carry (required columns present).
+        required = [f.name for f in plan.serving_schema if not f.nullable]
+        golden_rows = golden_source.dropna(subset=required).drop(columns=[plan.target]).head(GOLDEN_ROWS)
+        parity = None
+        reference_rel = plan.canvas_results.reference_predictions
+        if options.data != "none":
+            golden = _predict(staging, golden_rows, "golden")
+            (staging / "tests/fixtures").mkdir(parents=True, exist_ok=True)
+            (staging / "tests/fixtures/golden_predictions.csv").write_bytes(csv_bytes(golden))
+        if reference_rel:
+            reference = pd.read_csv(planned.bundle.resolve(reference_rel))
+            predicted = _predict(staging, reference.drop(columns=["prediction"]), "reference")
+            parity = check_parity(plan, reference, predicted["prediction"])
+        artifacts = {rel: (staging / rel).read_bytes() for rel in ARTIFACTS if (staging / rel).exists()}
+    timings["train"] = time.perf_counter() - t0
+    metrics = json.loads(artifacts["models/metrics.json"])
+
+    if parity is not None and not parity.ok and not allow_parity_drift:
+        lines = [f"parity check failed: {parity.describe()}; first disagreeing rows:"]
+        lines += [f"  row {d['row']}: canvas {d['canvas']!r}, export {d['export']!r}" for d in parity.first_differences]
+        lines.append("(--allow-parity-drift exports anyway)")
+        raise ParityError("\n".join(lines))
+
+    lineage = lineage_facts(planned, artifacts)
+    report = {
+        "metrics": metrics,
+        "parity": None if parity is None else {
+            "rows": parity.rows, "reproduced": parity.reproduced, "share": parity.share,
+            "first_differences": parity.first_differences,
+        },
+        "lineage": lineage,
+    }
+    extra = dict(artifacts)
+    extra[".gitexport/lineage.json"] = (json.dumps(lineage, indent=2, sort_keys=True) + "\n").encode()
+    extra[".gitexport/plan.json"] = plan.to_json().encode()
+    files = render_project(plan, options, Assets(sample_csv=assets.sample_csv, full_data=assets.full_data,
+                                                 extra=extra), report=report)
+    return BuiltProject(plan=plan, options=options, files=files, metrics=metrics, parity=parity,
+                        lineage=lineage, timings=timings)
+
+
+def lineage_facts(planned: PlannedBundle, artifacts: dict[str, bytes]) -> dict:
+    """What the commit trailers and .gitexport/lineage.json record (no wall-clock time)."""
+    plan = planned.plan
+    facts = {
+        "pipeline_id": plan.pipeline.id,
+        "pipeline_name": plan.pipeline.name,
+        "pipeline_version": plan.pipeline.version,
+        "canvas_owner": plan.pipeline.owner,
+        "canvas_updated_at": plan.pipeline.updated_at,
+        "graph_sha256": canonical_graph_digest(planned.bundle.raw),
+        "data_sha256": plan.source.sha256,
+        "model_sha256": {rel: sha256_bytes(artifacts[rel]) for rel in ("models/trained/model.joblib",)
+                         if rel in artifacts},
+        "template_sha256": template_digest(),
+        "gitexport_version": __version__,
+        "catalog_version": load_catalog().version,
+        "document_catalog_version": plan.catalog_version,
+    }
+    identity = json.dumps({k: facts[k] for k in ("pipeline_id", "pipeline_version", "graph_sha256",
+                                                 "data_sha256", "template_sha256", "gitexport_version")},
+                          sort_keys=True)
+    facts["export_id"] = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return facts

@@ -1,0 +1,328 @@
+"""Plan in, files out: render the generated project from the Jinja2 templates (pure).
+
+Every template under ``templates/project`` maps to one output path (``.j2`` is stripped);
+:func:`selected_templates` decides which apply to a plan and its options, so no template is
+rendered into an empty or dead file. Values reach generated code only through the ``py``
+filter (a Python literal) or ``yaml``/``json`` dumps — never by pasting text into code — so a
+hostile column name or label can only ever be data. Python output is normalised by Black, the
+same formatting ``ruff format`` checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import PurePosixPath
+from typing import Any
+
+import black
+import jinja2
+import yaml
+
+from gitexport import __version__
+from gitexport.plan_model import Call, ExportPlan
+
+PYTHON_LINE_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What the user chose beyond the plan."""
+
+    data: str = "sample"  # none | sample | full
+    docker: bool = True
+    kubernetes: bool = True
+    ci: bool = True
+    provider: str = "github"  # github | gitlab | local: which CI system to generate for
+    artifacts: str = "lfs"  # lfs | release
+
+
+@dataclass(frozen=True)
+class Assets:
+    """Bytes the renderer places but does not make (computed at the I/O edge)."""
+
+    sample_csv: bytes | None = None  # a few hundred raw rows, CSV
+    full_data: bytes | None = None  # the source file itself (--data full)
+    extra: dict[str, bytes] = field(default_factory=dict)  # path -> bytes (trained artifacts ...)
+
+
+# --- literal emission -----------------------------------------------------------------
+
+
+def py_literal(value: Any) -> str:
+    """A Python expression that evaluates to ``value`` (JSON-like data, tuples, Calls)."""
+    if isinstance(value, Call):
+        return py_call(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return 'float("nan")'
+        if math.isinf(value):
+            return 'float("inf")' if value > 0 else '-float("inf")'
+        return repr(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(py_literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(py_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot emit {type(value).__name__} as a Python literal")
+
+
+def py_call(call: Call) -> str:
+    args = [py_literal(v) for v in call.positional]
+    for key, value in call.kwargs.items():
+        if not key.isidentifier():  # names come from the catalog and sklearn; never user text
+            raise ValueError(f"{call.name}: keyword {key!r} is not an identifier")
+        args.append(f"{key}={py_literal(value)}")
+    return f"{call.name}({', '.join(args)})"
+
+
+def collect_imports(calls: list[Call]) -> dict[str, list[str]]:
+    """module -> sorted class names, for every Call (nested ones included)."""
+    found: dict[str, set[str]] = {}
+
+    def visit(value: Any) -> None:
+        if isinstance(value, Call):
+            found.setdefault(value.module, set()).add(value.name)
+            for v in list(value.kwargs.values()) + list(value.positional):
+                visit(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+
+    for call in calls:
+        visit(call)
+    return {module: sorted(names, key=_isort_key) for module, names in sorted(found.items())}
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """isort's order-by-type: CONSTANTS, then Classes, then functions; case-insensitive."""
+    kind = 0 if name.isupper() else 1 if name[:1].isupper() else 2
+    return kind, name.lower()
+
+
+def comment_text(value: Any) -> str:
+    """Text safe inside a ``#`` comment: one line, no control characters."""
+    text = str(value)
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+def wrap_text(value: Any, width: int = PYTHON_LINE_LENGTH - 4, indent: str = "") -> str:
+    """One paragraph wrapped to ``width`` (docstring prose); the first line is not indented."""
+    import textwrap
+
+    return textwrap.fill(
+        str(value), width=width, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False
+    )
+
+
+def comment_block(value: Any, indent: int = 0) -> str:
+    """``# text`` lines wrapped to the line length, the first without indentation."""
+    import textwrap
+
+    pad = " " * indent
+    lines = textwrap.wrap(
+        comment_text(value), width=PYTHON_LINE_LENGTH - indent - 2, break_long_words=True
+    ) or [""]
+    return ("\n" + pad).join(f"# {line}" for line in lines)
+
+
+def doc_text(value: Any) -> str:
+    """Text safe inside a triple-quoted docstring: one line, quotes and backslashes escaped."""
+    return comment_text(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def yaml_dump(value: Any) -> str:
+    return yaml.safe_dump(_plain(value), sort_keys=False, allow_unicode=True, width=100)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Call):
+        return {"class": f"{value.module}.{value.name}", "params": _plain(value.kwargs)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def json_dump(value: Any) -> str:
+    return json.dumps(_plain(value), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def md_text(value: Any) -> str:
+    """Text safe inside Markdown prose or a table cell."""
+    text = comment_text(value)
+    for ch in "\\`*_[]<>|#":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+# --- environment ----------------------------------------------------------------------
+
+
+def template_root():
+    return resources.files("gitexport.templates").joinpath("project")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["py"] = py_literal
+    env.filters["pycall"] = py_call
+    env.filters["comment"] = comment_text
+    env.filters["doc"] = doc_text
+    env.filters["wrap"] = wrap_text
+    env.filters["comment_block"] = comment_block
+    env.filters["yaml"] = yaml_dump
+    env.filters["json"] = json_dump
+    env.filters["md"] = md_text
+    return env
+
+
+def _load_template(name: str):
+    path = template_root().joinpath(name)
+    return path.read_text(encoding="utf-8")
+
+
+def iter_templates() -> list[str]:
+    """Every template path under templates/project, sorted."""
+    out = []
+
+    def walk(node, prefix: str) -> None:
+        for child in node.iterdir():
+            rel = f"{prefix}{child.name}"
+            if child.is_dir():
+                if child.name != "__pycache__":
+                    walk(child, rel + "/")
+            elif not child.name.endswith(".pyc"):
+                out.append(rel)
+
+    walk(template_root(), "")
+    return sorted(out)
+
+
+def template_digest() -> str:
+    """SHA-256 over the template tree (paths and bytes): part of an export's lineage."""
+    digest = hashlib.sha256()
+    for rel in iter_templates():
+        digest.update(rel.encode() + b"\0")
+        digest.update(template_root().joinpath(rel).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def output_path(template: str) -> str:
+    """``dot_github/ci.yml.j2`` → ``.github/ci.yml``.
+
+    Dot files are stored as ``dot_*`` because wheels' package-data globs skip hidden files.
+    """
+    parts = ["." + p[4:] if p.startswith("dot_") else p for p in template.split("/")]
+    path = "/".join(parts)
+    return path[:-3] if path.endswith(".j2") else path
+
+
+# Which optional parts a template belongs to (by path prefix).
+_OPTIONAL = {
+    "docker/": lambda plan, o: o.docker,
+    ".dockerignore": lambda plan, o: o.docker,
+    "deployment/kubernetes/": lambda plan, o: o.kubernetes,
+    ".github/": lambda plan, o: o.ci and o.provider != "gitlab",
+    ".gitlab-ci.yml": lambda plan, o: o.ci and o.provider == "gitlab",
+    "scripts/fetch_artifacts.py": lambda plan, o: o.artifacts == "release",
+}
+
+
+def selected_templates(plan: ExportPlan, options: RenderOptions) -> list[str]:
+    chosen = []
+    for template in iter_templates():
+        keep = True
+        for prefix, rule in _OPTIONAL.items():
+            if output_path(template).startswith(prefix):
+                keep = rule(plan, options)
+        if keep:
+            chosen.append(template)
+    return chosen
+
+
+def transformer_classes(plan: ExportPlan) -> list[str]:
+    return sorted(
+        {s.call.name for s in plan.steps if s.call.module == "src.features.transformers"}
+    )
+
+
+def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None) -> dict[str, Any]:
+    source = plan.source
+    sample_name = PurePosixPath(source.file_name).stem + ".csv"
+    uses_imblearn = any(s.role in ("row_filter", "sampler") for s in plan.steps)
+    calls = [s.call for s in plan.steps] + [
+        Call(module=plan.model.estimator.module, name=plan.model.estimator.name),
+        # imbalanced-learn's Pipeline runs training-only steps at fit time only.
+        Call(module="imblearn.pipeline" if uses_imblearn else "sklearn.pipeline", name="Pipeline"),
+    ]
+    return {
+        "plan": plan,
+        "options": options,
+        "gitexport_version": __version__,
+        "imports": collect_imports(calls),
+        "used": transformer_classes(plan),
+        "uses_imblearn": uses_imblearn,
+        "training_only": [s.step_name for s in plan.steps if s.role in ("row_filter", "sampler")],
+        "row_filters": [s.step_name for s in plan.steps if s.role == "row_filter"],
+        "raw_path": f"data/raw/{source.file_name}",
+        "sample_path": f"data/sample/{sample_name}" if options.data != "none" else None,
+        "classification": plan.problem_type == "classification",
+        "features": [c for c in plan.raw_columns if c.role == "feature"],
+        "serving": plan.serving_schema,
+        # Filled in after training: reproduced metrics, parity, lineage (None on the first pass).
+        "report": report,
+    }
+
+
+def render_project(
+    plan: ExportPlan, options: RenderOptions, assets: Assets, report: dict | None = None
+) -> dict[str, bytes]:
+    """The generated project as {POSIX path: bytes}; deterministic for the same inputs."""
+    env = _environment()
+    ctx = context(plan, options, report)
+    files: dict[str, bytes] = {}
+    for template in selected_templates(plan, options):
+        out = output_path(template)
+        if template.endswith(".j2"):
+            text = env.get_template(template).render(**ctx)
+            if out.endswith(".py"):
+                text = format_python(text, out)
+            if not text.strip() and not out.endswith("__init__.py"):
+                continue  # a template that has nothing to say for this plan
+            files[out] = text.encode("utf-8")
+        else:
+            files[out] = template_root().joinpath(template).read_bytes()
+    if ctx["sample_path"] and assets.sample_csv is not None:
+        files[ctx["sample_path"]] = assets.sample_csv
+    if options.data == "full" and assets.full_data is not None:
+        files[ctx["raw_path"]] = assets.full_data
+    files.update(assets.extra)
+    return dict(sorted(files.items()))
+
+
+def format_python(text: str, path: str) -> str:
+    try:
+        return black.format_str(text, mode=black.Mode(line_length=PYTHON_LINE_LENGTH))
+    except black.InvalidInput as exc:  # a template bug, never user input: say where
+        raise RuntimeError(f"generated {path} is not valid Python: {exc}") from None
