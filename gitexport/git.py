@@ -1,0 +1,1066 @@
+"""Every local git operation gitexport performs: export commits, merges, history, zips.
+
+How an export works
+-------------------
+The renderer hands over a finished tree in memory (:class:`ExportRequest`). Export commits
+hold *pure generator output* and live on the export branch ``gitexport/<pipeline id>``; each
+one's parent is the previous export, so ``git diff`` along that branch shows exactly what the
+generator changed. ``main`` is the user's branch: the export branch is merged into it with a
+normal three-way merge whose base is the previous export, so the user's own commits survive
+and only the generator's changes come in.
+
+Crash safety: nothing the user can see changes until the very end. Blobs, trees and commits
+are written as (harmlessly unreachable) objects using a private index file; then the export
+branch moves, then ``main`` moves, and the working tree is updated last. Before ``main``
+moves, a journal (``.git/gitexport-checkout.json``) records the move, so if the process dies
+while updating the working tree the next export finishes that update first. A brand-new
+project is built in a sibling directory and renamed into place in one step.
+
+Decisions (documented for reviewers and users)
+----------------------------------------------
+* *Dirty means dirty*: any entry in ``git status --porcelain`` (tracked changes, staged
+  changes, untracked files; ignored files do not count) refuses the export.
+* *Adopt*: a non-empty directory that is a git repository with history but no exports is
+  refused unless ``adopt=True``. Adopting makes the first export a root commit on the export
+  branch (still pure generator output) and merges it into the existing ``main`` as an
+  unrelated history: the user's files stay, generated files are added, and a file both sides
+  have with different content is a conflict. A non-empty directory that is not a git
+  repository is always refused: gitexport does not commit files it did not write.
+* The first export into a new or empty directory always lands on ``main`` (there is nothing
+  to review it against), whatever ``merge`` says.
+* ``main`` is always the branch merged into. When ``HEAD`` is not on ``main`` the ref moves but
+  the working tree (which shows another branch) is left alone.
+* Only this process's pipeline may export into a repository: the last export's
+  ``Pipeline-Id`` trailer must match.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from io import BytesIO
+from pathlib import Path
+from typing import IO, Literal, Self
+
+from git import Repo
+from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from gitdb import IStream
+
+from gitexport import trailers as tr
+from gitexport.errors import UserError
+
+__all__ = [
+    "CRASH_STEPS",
+    "ExportOutcome",
+    "ExportRecord",
+    "ExportRequest",
+    "FileChange",
+    "GitError",
+    "export_branch_name",
+    "export_to_repo",
+    "last_export",
+    "preview_export",
+    "read_history",
+    "write_zip",
+]
+
+log = logging.getLogger(__name__)
+
+MAIN = "main"
+MAIN_REF = f"refs/heads/{MAIN}"
+EXPORT_BRANCH_PREFIX = "gitexport/"
+PIPELINE_ID_KEY = "Pipeline-Id"
+PIPELINE_VERSION_KEY = "Pipeline-Version"
+LINEAGE_PATH = ".gitexport/lineage.json"
+LOCK_NAME = "gitexport.lock"
+JOURNAL_NAME = "gitexport-checkout.json"
+DEFAULT_NAME = "gitexport"
+DEFAULT_EMAIL = "gitexport@users.noreply.local"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git knows this object implicitly
+ZERO_SHA = "0" * 40
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1\n"
+
+#: Test hook: ``GITEXPORT_CRASH_AT=<step>`` kills the process (exit 99) at that step.
+CRASH_ENV = "GITEXPORT_CRASH_AT"
+CRASH_STEPS = (
+    "after-objects",  # blobs and tree written
+    "after-commit",  # export commit written, no ref moved
+    "after-branch-ref",  # export branch moved (a valid "pending" state)
+    "before-merge",
+    "after-merge-commit",  # merge commit written, main not moved
+    "after-main-ref",  # main moved, working tree not yet updated (journal present)
+    "after-worktree",  # everything done but the lock release
+    "before-rename",  # new project fully built in its staging directory
+)
+
+# Same heuristic as git: a NUL byte in the first 8000 bytes means binary.
+_BINARY_SNIFF = 8000
+
+Status = Literal["created", "merged", "pending", "conflict", "up_to_date"]
+ChangeStatus = Literal["added", "modified", "deleted"]
+
+
+class GitError(RuntimeError):
+    """A git command failed unexpectedly (a bug or a broken repository, not a refusal)."""
+
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """A finished project tree plus what to say about it in the commit."""
+
+    files: Mapping[str, bytes]  # POSIX relative path -> content
+    executable: frozenset[str]  # committed with mode 100755
+    lfs_paths: frozenset[str]  # committed as Git LFS pointers
+    pipeline_id: str
+    subject: str
+    body: str
+    trailers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file that differs from the last export. Binary files carry no line counts."""
+
+    path: str
+    status: ChangeStatus
+    added_lines: int
+    deleted_lines: int
+    binary: bool
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """What :func:`export_to_repo` did.
+
+    ``status``: ``created`` (first export into a new repository), ``merged`` (into ``main``,
+    fast-forward or merge commit), ``pending`` (left on the export branch, ``merge=False``),
+    ``conflict`` (left on the export branch; ``conflicts`` names the files), ``up_to_date``
+    (the tree equals the last export, which is already on ``main``).
+    """
+
+    status: Status
+    branch: str
+    export_commit: str
+    main_commit: str | None
+    previous_export: str | None
+    committed: bool  # False when the tree equalled the last export
+    conflicts: tuple[str, ...] = ()
+    changes: tuple[FileChange, ...] = ()  # relative to the previous export
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One export commit, read back from its trailers.
+
+    ``trailers`` maps each key to the list of its values, in message order (every value is a
+    list, because keys such as ``Model-Digest`` repeat). ``lineage`` is only filled by
+    :func:`last_export`.
+    """
+
+    commit: str
+    subject: str
+    date: str  # author date, ISO 8601
+    trailers: dict[str, list[str]]
+    pipeline_id: str
+    pipeline_version: str | None
+    on_main: bool
+    branch: str | None
+    lineage: bytes | None = None
+
+    @property
+    def status(self) -> str:
+        return "merged" if self.on_main else "pending"
+
+    def to_json(self) -> dict:
+        data = {
+            "commit": self.commit,
+            "subject": self.subject,
+            "date": self.date,
+            "pipeline_id": self.pipeline_id,
+            "pipeline_version": self.pipeline_version,
+            "status": self.status,
+            "on_main": self.on_main,
+            "branch": self.branch,
+            "trailers": self.trailers,
+        }
+        if self.lineage is not None:
+            data["lineage"] = self.lineage.decode("utf-8", "replace")
+        return data
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def export_branch_name(pipeline_id: str) -> str:
+    """``gitexport/<slug>``: a valid ref name for any pipeline id.
+
+    Characters git dislikes become ``-``; if the slug had to differ from the id, a short hash
+    of the real id is appended so that ``my pipeline`` and ``my-pipeline`` stay apart.
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", pipeline_id)
+    slug = re.sub(r"\.{2,}", ".", slug)
+    slug = re.sub(r"-{2,}", "-", slug).strip(".-_")[:60].strip(".-_")
+    if slug != pipeline_id or slug.endswith(".lock"):
+        digest = hashlib.sha256(pipeline_id.encode()).hexdigest()[:8]
+        slug = f"{slug}-{digest}" if slug else f"pipeline-{digest}"
+    return EXPORT_BRANCH_PREFIX + slug
+
+
+def export_to_repo(
+    repo_dir: Path, request: ExportRequest, *, merge: bool = True, adopt: bool = False
+) -> ExportOutcome:
+    """Commit ``request`` to the export branch of ``repo_dir`` and (by default) merge it.
+
+    Raises :class:`UserError` when the export is refused (see the module docstring).
+    """
+    _validate_request(request)
+    repo_dir = Path(repo_dir).absolute()
+    if _is_empty_target(repo_dir):
+        return _export_into_new_dir(repo_dir, request)
+    if not repo_dir.is_dir():
+        raise UserError(f"{repo_dir} exists and is not a directory")
+    repo = _open_repo(repo_dir)
+    if repo is None:
+        raise UserError(
+            f"{repo_dir} is not empty and is not a git repository; export into an empty "
+            "directory, or commit its files to git first and export with adopt"
+        )
+    with repo, _ExportLock(Path(repo.git_dir), repo_dir):
+        _finish_interrupted_checkout(repo)
+        previous = _previous_export(repo, request, adopt=adopt)
+        _refuse_dirty_worktree(repo, repo_dir)
+        return _export_in_repo(repo, request, previous, merge=merge)
+
+
+def preview_export(repo_dir: Path, files: Mapping[str, bytes]) -> list[FileChange]:
+    """Dry run: how ``files`` differ from the last export in ``repo_dir``. Writes nothing."""
+    for path in files:
+        _check_relative_path(path)
+    repo = _open_repo(Path(repo_dir))
+    if repo is None:
+        return _diff_files({}, files)
+    with repo:
+        history = _history(repo)
+        old = _tree_files(repo, history[0].commit) if history else {}
+        return _diff_files(old, files)
+
+
+def read_history(repo_dir: Path) -> list[ExportRecord]:
+    """Every export commit on ``main`` or an export branch, newest first."""
+    repo = _open_repo(Path(repo_dir))
+    if repo is None:
+        return []
+    with repo:
+        return _history(repo)
+
+
+def last_export(repo_dir: Path) -> ExportRecord | None:
+    """The newest export, with the ``.gitexport/lineage.json`` it committed (if any)."""
+    repo = _open_repo(Path(repo_dir))
+    if repo is None:
+        return None
+    with repo:
+        history = _history(repo)
+        if not history:
+            return None
+        newest = history[0]
+        return replace(newest, lineage=_read_blob(repo, newest.commit, LINEAGE_PATH))
+
+
+def read_export_file(repo_dir: Path, commit: str, path: str) -> bytes | None:
+    """A file as ``commit`` stored it (LFS files as their pointers), or None if absent."""
+    repo = _open_repo(Path(repo_dir))
+    if repo is None:
+        return None
+    with repo:
+        return _read_blob(repo, commit, path)
+
+
+def write_zip(
+    source: Path | Mapping[str, bytes],
+    zip_path: Path,
+    include_git: bool = False,
+    *,
+    executable: frozenset[str] = frozenset(),
+    prefix: str = "",
+) -> list[str]:
+    """Write a reproducible zip of a project; returns the entry names.
+
+    ``source`` is either a project directory or an in-memory tree (path -> bytes, with
+    ``executable`` naming the 100755 files). For a git repository only tracked files are
+    zipped (so a local ``.venv`` or data dump never ends up in a download) plus, with
+    ``include_git``, the ``.git`` directory itself. Entries are sorted and carry a fixed
+    1980-01-01 timestamp, so the same tree always gives the same bytes. No entry can point
+    outside the project root: names are checked, and symlinks are skipped, not followed.
+    ``prefix`` (e.g. ``"my-project/"``) puts every entry under one top-level folder.
+    """
+    zip_path = Path(zip_path).absolute()
+    if isinstance(source, Mapping):
+        if include_git:
+            raise ValueError("include_git needs a repository directory, not an in-memory tree")
+        entries = _zip_entries_from_files(source, executable)
+    else:
+        entries = _zip_entries_from_dir(Path(source).absolute(), include_git, skip=zip_path)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if prefix:
+        _check_relative_path(prefix.rstrip("/"))
+    names = _write_zip_entries(
+        zip_path, [(prefix + name, data, mode) for name, data, mode in entries]
+    )
+    return names
+
+
+# --------------------------------------------------------------------------- git runner
+
+
+def _git(
+    repo: Repo,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    ok: tuple[int, ...] = (0,),
+) -> tuple[int, bytes]:
+    """Run one git command in ``repo``; returns (exit status, stdout bytes).
+
+    A thin layer over GitPython's ``execute`` so that stdin can be fed from memory and
+    exit statuses that carry meaning (merge-tree's 1 = conflicts) are not exceptions.
+    """
+    stdin = _bytes_stream(input) if input is not None else None
+    try:
+        status, out, err = repo.git.execute(
+            ["git", *args],
+            istream=stdin,
+            env=dict(env) if env else None,
+            with_extended_output=True,
+            with_exceptions=False,
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
+        )
+    finally:
+        if stdin is not None:
+            stdin.close()
+    if status not in ok:
+        message = err.decode("utf-8", "replace") if isinstance(err, bytes) else err
+        raise GitError(f"git {' '.join(args)} failed ({status}): {message.strip()}")
+    return status, out
+
+
+def _git_text(repo: Repo, *args: str, **kwargs) -> str:
+    return _git(repo, *args, **kwargs)[1].decode("utf-8", "replace").strip()
+
+
+def _bytes_stream(data: bytes) -> IO[bytes]:
+    # GitPython hands ``istream`` straight to Popen, which needs a real file descriptor.
+    stream = tempfile.TemporaryFile()  # noqa: SIM115 - _git closes it after the command
+    stream.write(data)
+    stream.seek(0)
+    return stream
+
+
+def _open_repo(repo_dir: Path) -> Repo | None:
+    """The repository whose top level is ``repo_dir``, or None (no parent search)."""
+    if not (repo_dir / ".git").exists():
+        return None
+    try:
+        return Repo(repo_dir)
+    except (InvalidGitRepositoryError, NoSuchPathError):
+        return None
+
+
+def _resolve(repo: Repo, ref: str) -> str | None:
+    status, out = _git(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", ok=(0, 1))
+    return out.decode().strip() if status == 0 else None
+
+
+def _tree_of(repo: Repo, commit: str) -> str:
+    return _git_text(repo, "rev-parse", f"{commit}^{{tree}}")
+
+
+def _is_ancestor(repo: Repo, ancestor: str, descendant: str) -> bool:
+    status, _ = _git(repo, "merge-base", "--is-ancestor", ancestor, descendant, ok=(0, 1))
+    return status == 0
+
+
+def _update_ref(repo: Repo, ref: str, new: str, old: str | None) -> None:
+    """Move ``ref`` only if it still points at ``old`` (compare-and-swap)."""
+    if new == old:
+        return
+    _git(repo, "update-ref", "-m", "gitexport", ref, new, old or ZERO_SHA)
+
+
+def _head_is_main(repo: Repo) -> bool:
+    status, out = _git(repo, "symbolic-ref", "-q", "HEAD", ok=(0, 1))
+    return status == 0 and out.decode().strip() == MAIN_REF
+
+
+def _identity_env() -> dict[str, str]:
+    """gitexport's identity unless the caller's environment names someone."""
+    env = {}
+    for role in ("AUTHOR", "COMMITTER"):
+        env[f"GIT_{role}_NAME"] = os.environ.get(f"GIT_{role}_NAME") or DEFAULT_NAME
+        env[f"GIT_{role}_EMAIL"] = os.environ.get(f"GIT_{role}_EMAIL") or DEFAULT_EMAIL
+    return env
+
+
+def _crash_point(step: str) -> None:
+    """Die here if the crash-test hook asks for it (tests only; see :data:`CRASH_STEPS`)."""
+    assert step in CRASH_STEPS, step
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(99)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_relative_path(path: str) -> None:
+    """A POSIX path that stays inside the project and does not touch ``.git``."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\0" in path
+        or any(part in ("", ".", "..") for part in parts)
+        or any(part.lower() == ".git" for part in parts)
+    ):
+        raise ValueError(f"unsafe project path {path!r}")
+
+
+def _validate_request(request: ExportRequest) -> None:
+    for path in request.files:
+        _check_relative_path(path)
+    for name, paths in (("executable", request.executable), ("lfs_paths", request.lfs_paths)):
+        unknown = sorted(set(paths) - set(request.files))
+        if unknown:
+            raise ValueError(f"{name} names files not in the tree: {unknown}")
+    if not request.pipeline_id.strip():
+        raise ValueError("pipeline_id is empty")
+    tr.format_trailers(request.trailers)  # raises on a bad key
+    given = [v for k, v in request.trailers if k.lower() == PIPELINE_ID_KEY.lower()]
+    if any(tr.sanitise_value(v) != tr.sanitise_value(request.pipeline_id) for v in given):
+        raise ValueError("the Pipeline-Id trailer does not match pipeline_id")
+
+
+def _message_trailers(request: ExportRequest) -> tuple[tuple[str, str], ...]:
+    """The request's trailers, with ``Pipeline-Id`` first if the caller left it out."""
+    if any(k.lower() == PIPELINE_ID_KEY.lower() for k, _ in request.trailers):
+        return request.trailers
+    return ((PIPELINE_ID_KEY, request.pipeline_id), *request.trailers)
+
+
+def _is_empty_target(repo_dir: Path) -> bool:
+    return not repo_dir.exists() or (repo_dir.is_dir() and not any(repo_dir.iterdir()))
+
+
+# --------------------------------------------------------------------------- the export
+
+
+def _export_into_new_dir(target: Path, request: ExportRequest) -> ExportOutcome:
+    """Build the repository in a sibling directory, then rename it into place atomically.
+
+    A crash leaves ``target`` untouched; the next export removes the orphaned staging dir.
+    """
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging_dirs(parent, target.name)
+    staging = parent / _staging_name(target.name, os.getpid())
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with Repo.init(staging, initial_branch=MAIN) as repo:
+            outcome = _export_in_repo(repo, request, previous=None, merge=True)
+        _crash_point("before-rename")
+        try:
+            os.rename(staging, target)  # POSIX: atomically replaces an empty directory
+        except OSError as exc:
+            raise UserError(
+                f"{target} was filled by someone else during the export; nothing was written"
+            ) from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return outcome
+
+
+def _staging_name(target_name: str, pid: int) -> str:
+    return f".{target_name}.gitexport-{pid}.tmp"
+
+
+def _remove_stale_staging_dirs(parent: Path, target_name: str) -> None:
+    pattern = re.compile(re.escape(f".{target_name}.gitexport-") + r"(\d+)\.tmp\Z")
+    for entry in parent.iterdir():
+        match = pattern.match(entry.name)
+        if match and not _pid_alive(int(match.group(1))):
+            log.info("removing %s left by an interrupted export", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _previous_export(repo: Repo, request: ExportRequest, *, adopt: bool) -> str | None:
+    """The export commit the new one builds on; refuses a foreign pipeline or repository.
+
+    That is the newest export commit (found by its trailers) on ``main`` or an export
+    branch: normally the export branch's tip, but also right when that branch is gone (a
+    fresh clone) or stale (a newer export came in with a pull).
+    """
+    history = _history(repo)
+    branch = export_branch_name(request.pipeline_id)
+    tip = _resolve(repo, f"refs/heads/{branch}")
+    if tip and tip not in {record.commit for record in history}:
+        raise UserError(
+            f"branch {branch} has commits gitexport did not make; it must hold generated "
+            "output only, so move those commits to another branch and rerun"
+        )
+    if history:
+        wanted = tr.sanitise_value(request.pipeline_id)
+        if history[0].pipeline_id != wanted:
+            raise UserError(
+                f"{repo.working_dir} holds exports of pipeline {history[0].pipeline_id!r}; "
+                f"refusing to export pipeline {wanted!r} into it"
+            )
+        return history[0].commit
+    if _git(repo, "for-each-ref", "--count=1")[1].strip() and not adopt:
+        raise UserError(
+            f"{repo.working_dir} is a git repository without gitexport history; "
+            "export into an empty directory, or pass adopt to merge the export into its main"
+        )
+    return None
+
+
+def _refuse_dirty_worktree(repo: Repo, repo_dir: Path) -> None:
+    # --no-optional-locks: a refusal must not even refresh the index.
+    _, out = _git(
+        repo, "--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=all"
+    )
+    entries = [e for e in out.decode("utf-8", "replace").split("\0") if e]
+    if entries:
+        shown = ", ".join(e[3:] for e in entries[:5]) + (" ..." if len(entries) > 5 else "")
+        raise UserError(f"{repo_dir} has uncommitted changes ({shown}); commit or stash them first")
+
+
+def _export_in_repo(
+    repo: Repo, request: ExportRequest, previous: str | None, *, merge: bool
+) -> ExportOutcome:
+    """Commit the tree onto the export branch, then bring it into ``main`` if asked to."""
+    branch = export_branch_name(request.pipeline_id)
+    branch_ref = f"refs/heads/{branch}"
+    changes = tuple(_diff_files(_tree_files(repo, previous) if previous else {}, request.files))
+
+    tree = _write_tree(repo, request)
+    _crash_point("after-objects")
+    committed = previous is None or _tree_of(repo, previous) != tree
+    if committed:
+        message = tr.build_message(request.subject, request.body, _message_trailers(request))
+        export_commit = _commit_tree(repo, tree, [previous] if previous else [], message)
+    else:
+        export_commit = previous
+    _crash_point("after-commit")
+    _update_ref(repo, branch_ref, export_commit, _resolve(repo, branch_ref))
+    _crash_point("after-branch-ref")
+
+    outcome = ExportOutcome(
+        status="up_to_date",
+        branch=branch,
+        export_commit=export_commit,
+        main_commit=_resolve(repo, MAIN_REF),
+        previous_export=previous,
+        committed=committed,
+        changes=changes,
+    )
+    main_before = outcome.main_commit
+    if main_before and _is_ancestor(repo, export_commit, main_before):
+        return outcome
+    if main_before and not merge:
+        return replace(outcome, status="pending")
+
+    _crash_point("before-merge")
+    if main_before is None or _is_ancestor(repo, main_before, export_commit):
+        main_after = export_commit  # first export, or the user has not committed since
+    else:
+        merged_tree, conflicts = _merge_tree(
+            repo, main_before, export_commit, unrelated=previous is None
+        )
+        if conflicts:
+            return replace(outcome, status="conflict", conflicts=conflicts)
+        message = tr.build_message(
+            f"Merge {branch} into {MAIN}",
+            f"Brings in the generated project from {export_commit[:12]} "
+            f"({tr.sanitise_subject(request.subject)}).",
+            (),
+        )
+        main_after = _commit_tree(repo, merged_tree, [main_before, export_commit], message)
+        _crash_point("after-merge-commit")
+
+    _install_lfs(repo)
+    _advance_main(repo, main_before, main_after)
+    status = "created" if main_before is None else "merged"
+    return replace(outcome, status=status, main_commit=main_after)
+
+
+def _store_blob(repo: Repo, data: bytes) -> str:
+    # GitPython writes the loose object itself: no process per file.
+    return repo.odb.store(IStream(b"blob", len(data), BytesIO(data))).hexsha.decode()
+
+
+def _lfs_clean(repo: Repo, data: bytes) -> bytes:
+    """The LFS pointer for ``data``; git-lfs stores the object in ``.git/lfs/objects``.
+
+    No path argument on purpose: given one, git-lfs stats that file in the working tree
+    and trusts its (old!) size, truncating the new content to it.
+    """
+    pointer = _git(repo, "lfs", "clean", input=data)[1]
+    if f"\nsize {len(data)}\n".encode() not in pointer:
+        raise GitError(f"git lfs clean returned an unexpected pointer: {pointer[:200]!r}")
+    return pointer
+
+
+def _write_tree(repo: Repo, request: ExportRequest) -> str:
+    """Write every blob and the tree through a private index; nothing visible changes."""
+    entries = []
+    for path in sorted(request.files):
+        data = request.files[path]
+        if path in request.lfs_paths:
+            data = _lfs_clean(repo, data)
+        mode = "100755" if path in request.executable else "100644"
+        entries.append(f"{mode} {_store_blob(repo, data)}\t{path}\0")
+    with tempfile.TemporaryDirectory(prefix="gitexport-index-") as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        _git(repo, "update-index", "-z", "--index-info", input="".join(entries).encode(), env=env)
+        _check_lfs_attributes(repo, request, env)
+        return _git_text(repo, "write-tree", env=env)
+
+
+def _check_lfs_attributes(repo: Repo, request: ExportRequest, env: Mapping[str, str]) -> None:
+    """``lfs_paths`` must be exactly the files ``.gitattributes`` sends through LFS.
+
+    Otherwise a checkout would leave pointer text in the worktree, or ``git status`` would
+    report generated files as modified straight after the export.
+    """
+    paths = "".join(f"{p}\0" for p in sorted(request.files)).encode()
+    _, out = _git(repo, "check-attr", "-z", "--cached", "--stdin", "filter", input=paths, env=env)
+    fields = out.decode().split("\0")
+    lfs_by_attr = {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] == "lfs"}
+    mismatched = sorted(lfs_by_attr ^ set(request.lfs_paths))
+    if mismatched:
+        raise ValueError(f"lfs_paths and .gitattributes disagree about: {mismatched}")
+
+
+def _commit_tree(repo: Repo, tree: str, parents: list[str], message: str) -> str:
+    args = ["commit-tree", tree]
+    for parent in parents:
+        args += ["-p", parent]
+    return _git_text(repo, *args, "-F", "-", input=message.encode(), env=_identity_env())
+
+
+def _merge_tree(
+    repo: Repo, ours: str, theirs: str, *, unrelated: bool
+) -> tuple[str, tuple[str, ...]]:
+    """Merge without touching index or worktree: (merged tree, conflicting paths)."""
+    args = ["merge-tree", "--write-tree", "--name-only", "-z"]
+    if unrelated:
+        args.append("--allow-unrelated-histories")
+    status, out = _git(repo, *args, ours, theirs, ok=(0, 1, 128))
+    if status == 128:
+        raise UserError(
+            f"cannot merge export {theirs[:12]} into {MAIN}: {MAIN} no longer shares "
+            "history with the previous export; the export stays on its branch for review"
+        )
+    fields = out.decode("utf-8", "replace").split("\0")
+    tree, conflicts = fields[0], []
+    for name in fields[1:]:
+        if not name:
+            break  # an empty field ends the conflicted-file list
+        conflicts.append(name)
+    return tree, tuple(conflicts) if status == 1 else ()
+
+
+def _install_lfs(repo: Repo) -> None:
+    """Local LFS filters (needed to smudge on checkout) and, if possible, its hooks."""
+    status, _ = _git(repo, "lfs", "install", "--local", ok=(0, 1, 2))
+    if status != 0:
+        # Another tool owns the hooks; the filters are what the checkout needs.
+        log.warning("git lfs could not install its hooks; push LFS objects with `git lfs push`")
+        _git(repo, "lfs", "install", "--local", "--skip-repo")
+
+
+# --------------------------------------------------------------------------- worktree
+
+
+def _journal_path(repo: Repo) -> Path:
+    return Path(repo.git_dir) / JOURNAL_NAME
+
+
+def _advance_main(repo: Repo, old: str | None, new: str) -> None:
+    """Move ``main``, then bring the working tree along; a journal covers the gap."""
+    checked_out = _head_is_main(repo)
+    if checked_out:
+        _write_atomically(_journal_path(repo), json.dumps({"old": old, "new": new}).encode())
+    _update_ref(repo, MAIN_REF, new, old)
+    _crash_point("after-main-ref")
+    if checked_out:
+        _checkout_changes(repo, old, new)
+        _journal_path(repo).unlink()
+    _crash_point("after-worktree")
+
+
+def _finish_interrupted_checkout(repo: Repo) -> None:
+    """Complete a working-tree update that a killed export left half done."""
+    journal = _journal_path(repo)
+    if not journal.exists():
+        return
+    record = json.loads(journal.read_bytes())
+    if _resolve(repo, MAIN_REF) == record["new"] and _head_is_main(repo):
+        log.warning("finishing the working-tree update of an interrupted export")
+        _checkout_changes(repo, record["old"], record["new"])
+    journal.unlink()
+
+
+def _checkout_changes(repo: Repo, old: str | None, new: str) -> None:
+    """Update index and worktree from commit ``old`` to ``new``, touching only what changed.
+
+    Idempotent, so it also finishes an interrupted update. It never overwrites content that
+    is neither the old nor the new version of a file (a user's edit): it refuses instead.
+    """
+    old_tree = _tree_of(repo, old) if old else EMPTY_TREE
+    new_tree = _tree_of(repo, new)
+    changed = _changed_paths(repo, old_tree, new_tree)
+    _refuse_foreign_content(repo, changed)
+    # Two-tree index-only merge: keeps stat data of unchanged entries (so no re-hashing of
+    # big files), and accepts an index already at ``new`` (an interrupted earlier run).
+    _git(repo, "read-tree", "-m", "-i", old_tree, new_tree)
+    root = Path(repo.working_dir)
+    for path, (_, new_sha) in changed.items():
+        if new_sha == ZERO_SHA:
+            _remove_worktree_file(root, path)
+    present = [path for path, (_, new_sha) in changed.items() if new_sha != ZERO_SHA]
+    if present:
+        # checkout-index runs the smudge filter, so LFS files arrive as real content.
+        paths = "".join(f"{p}\0" for p in present).encode()
+        _git(repo, "checkout-index", "-f", "-u", "-q", "-z", "--stdin", input=paths)
+
+
+def _changed_paths(repo: Repo, old_tree: str, new_tree: str) -> dict[str, tuple[str, str]]:
+    """path -> (old blob, new blob), ZERO_SHA for a missing side."""
+    _, out = _git(repo, "diff-tree", "-r", "-z", "--no-renames", old_tree, new_tree)
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    changed = {}
+    for meta, path in zip(fields[0::2], fields[1::2]):
+        _, _, old_sha, new_sha, _ = meta.lstrip(":").split(" ")
+        changed[path] = (old_sha, new_sha)
+    return changed
+
+
+def _refuse_foreign_content(repo: Repo, changed: Mapping[str, tuple[str, str]]) -> None:
+    root = Path(repo.working_dir)
+    existing = [p for p in changed if (root / p).is_file() and not (root / p).is_symlink()]
+    if not existing:
+        return
+    # hash-object applies the clean filters (LFS) exactly as `git add` would.
+    stdin = "".join(f"{p}\n" for p in existing).encode()
+    _, out = _git(repo, "hash-object", "--stdin-paths", input=stdin)
+    foreign = [
+        path for path, sha in zip(existing, out.decode().split()) if sha not in changed[path]
+    ]
+    if foreign:
+        raise UserError(
+            f"files changed while the export was updating the working tree: {foreign}; "
+            f"{MAIN} already holds the export, so commit or discard those edits and rerun"
+        )
+
+
+def _remove_worktree_file(root: Path, path: str) -> None:
+    """Delete a file the export removed, and any directories it leaves empty."""
+    target = root / path
+    target.unlink(missing_ok=True)
+    for parent in target.parents:
+        if parent == root:
+            break
+        try:
+            parent.rmdir()
+        except OSError:
+            break  # not empty (or already gone): stop climbing
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- locking
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+class _ExportLock:
+    """``.git/gitexport.lock``: one export per repository at a time.
+
+    The file holds ``<pid> <host>``. A lock whose process is gone on this host is stale and
+    is taken over; a live one (or one from another host, which we cannot check) refuses.
+    """
+
+    # A lock file seen empty is being written right now, unless it is older than this.
+    _EMPTY_GRACE_SECONDS = 10.0
+
+    def __init__(self, git_dir: Path, repo_dir: Path):
+        self.path = git_dir / LOCK_NAME
+        self.repo_dir = repo_dir
+
+    def __enter__(self) -> Self:
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                self._take_over_if_stale()
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"{os.getpid()} {socket.gethostname()}\n")
+            return self
+        raise UserError(f"could not lock {self.path}; try again")
+
+    def __exit__(self, *exc_info) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _take_over_if_stale(self) -> None:
+        try:
+            content = self.path.read_text()
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return  # released meanwhile: just retry
+        fields = content.split()
+        if not fields:
+            if age < self._EMPTY_GRACE_SECONDS:
+                raise self._busy("another process")
+        else:
+            pid, host = int(fields[0]), (fields[1] if len(fields) > 1 else "")
+            if host != socket.gethostname() or _pid_alive(pid):
+                raise self._busy(f"process {pid} on {host or 'this host'}")
+        log.warning("removing stale lock %s (%s)", self.path, content.strip() or "empty")
+        # Remove only the lock we judged stale, not one a competitor just created.
+        try:
+            if self.path.read_text() == content:
+                self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _busy(self, holder: str) -> UserError:
+        return UserError(
+            f"another export into {self.repo_dir} is running ({holder}); wait for it to "
+            f"finish, or delete {self.path} if that process is gone"
+        )
+
+
+# --------------------------------------------------------------------------- history
+
+
+@dataclass(frozen=True)
+class _LogEntry:
+    sha: str
+    date: str
+    message: str
+
+
+def _log(repo: Repo, refs: Iterable[str]) -> list[_LogEntry]:
+    _, out = _git(repo, "log", "-z", "--topo-order", "--format=%H%n%aI%n%B", *refs, "--")
+    entries = []
+    for raw in out.decode("utf-8", "replace").split("\0"):
+        if raw.strip():
+            sha, date, message = (raw.lstrip("\n").split("\n", 2) + ["", ""])[:3]
+            entries.append(_LogEntry(sha, date, message))
+    return entries
+
+
+def _export_branches(repo: Repo) -> dict[str, str]:
+    _, out = _git(
+        repo,
+        "for-each-ref",
+        "--format=%(refname:short) %(objectname)",
+        f"refs/heads/{EXPORT_BRANCH_PREFIX}",
+    )
+    return dict(line.split(" ", 1) for line in out.decode().splitlines() if line)
+
+
+def _reachable(repo: Repo, ref: str) -> set[str]:
+    return set(_git(repo, "rev-list", ref)[1].decode().split())
+
+
+def _history(repo: Repo) -> list[ExportRecord]:
+    """Export commits (those with a ``Pipeline-Id`` trailer), newest first."""
+    branches = _export_branches(repo)
+    main = _resolve(repo, MAIN_REF)
+    refs = ([main] if main else []) + sorted(set(branches.values()))
+    if not refs:
+        return []
+    on_main = _reachable(repo, main) if main else set()
+    branch_members = {name: _reachable(repo, sha) for name, sha in sorted(branches.items())}
+    records = []
+    for entry in _log(repo, refs):
+        found = tr.parse_trailers(entry.message)
+        if PIPELINE_ID_KEY not in found:
+            continue
+        records.append(
+            ExportRecord(
+                commit=entry.sha,
+                subject=entry.message.split("\n", 1)[0],
+                date=entry.date,
+                trailers=found,
+                pipeline_id=found[PIPELINE_ID_KEY][0],
+                pipeline_version=found.get(PIPELINE_VERSION_KEY, [None])[0],
+                on_main=entry.sha in on_main,
+                branch=next((b for b, m in branch_members.items() if entry.sha in m), None),
+            )
+        )
+    return records
+
+
+def _read_blob(repo: Repo, commit: str, path: str) -> bytes | None:
+    try:
+        return repo.commit(commit).tree[path].data_stream.read()
+    except KeyError:
+        return None
+
+
+def _tree_files(repo: Repo, commit: str) -> dict[str, bytes]:
+    """Every file of a commit, as stored (LFS files as their pointers)."""
+    return {
+        item.path: item.data_stream.read()
+        for item in repo.commit(commit).tree.traverse()
+        if item.type == "blob"
+    }
+
+
+# --------------------------------------------------------------------------- diffs
+
+
+def _lfs_oid(data: bytes) -> str | None:
+    """The sha256 an LFS pointer names, or None if ``data`` is not a pointer."""
+    if len(data) > 1024 or not data.startswith(LFS_POINTER_PREFIX):
+        return None
+    match = re.search(rb"^oid sha256:([0-9a-f]{64})$", data, re.MULTILINE)
+    return match.group(1).decode() if match else None
+
+
+def _same_content(stored: bytes, fresh: bytes) -> bool:
+    """Whether a committed blob equals new content; an LFS pointer stands for its object."""
+    oid = _lfs_oid(stored)
+    if oid and _lfs_oid(fresh) is None:
+        return hashlib.sha256(fresh).hexdigest() == oid
+    return stored == fresh
+
+
+def _is_binary(data: bytes | None) -> bool:
+    return data is not None and (b"\0" in data[:_BINARY_SNIFF] or _lfs_oid(data) is not None)
+
+
+def _count_line_changes(before: bytes, after: bytes) -> tuple[int, int]:
+    matcher = difflib.SequenceMatcher(
+        None, before.splitlines(keepends=True), after.splitlines(keepends=True), autojunk=False
+    )
+    added = deleted = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("replace", "delete"):
+            deleted += i2 - i1
+        if tag in ("replace", "insert"):
+            added += j2 - j1
+    return added, deleted
+
+
+def _diff_files(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[FileChange]:
+    changes = []
+    for path in sorted(set(old) | set(new)):
+        before, after = old.get(path), new.get(path)
+        if before is not None and after is not None and _same_content(before, after):
+            continue
+        status: ChangeStatus = (
+            "added" if before is None else "deleted" if after is None else "modified"
+        )
+        binary = _is_binary(before) or _is_binary(after)
+        added, deleted = (0, 0) if binary else _count_line_changes(before or b"", after or b"")
+        changes.append(FileChange(path, status, added, deleted, binary))
+    return changes
+
+
+# --------------------------------------------------------------------------- zip
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _zip_entries_from_files(
+    files: Mapping[str, bytes], executable: frozenset[str]
+) -> list[tuple[str, bytes, int]]:
+    entries = []
+    for path, data in files.items():
+        _check_relative_path(path)
+        entries.append((path, data, 0o755 if path in executable else 0o644))
+    return entries
+
+
+def _zip_entries_from_dir(
+    root: Path, include_git: bool, *, skip: Path
+) -> list[tuple[str, bytes, int]]:
+    repo = _open_repo(root)
+    if repo is not None:
+        with repo:
+            _, out = _git(repo, "ls-files", "-z")
+        names = [n for n in out.decode("utf-8", "surrogateescape").split("\0") if n]
+    else:
+        names = [p.relative_to(root).as_posix() for p in _walk_files(root)]
+        names = [n for n in names if n.split("/", 1)[0] != ".git"]  # added below if asked
+    if include_git and (root / ".git").is_dir():
+        names += [
+            p.relative_to(root).as_posix()
+            for p in _walk_files(root / ".git")
+            if p.name not in (LOCK_NAME, JOURNAL_NAME)
+        ]
+    entries = []
+    for name in names:
+        path = root / name
+        if path == skip or path.is_symlink() or not path.is_file():
+            continue  # never follow a link out of the project; a deleted file is absent
+        mode = 0o755 if os.access(path, os.X_OK) else 0o644
+        entries.append((name, path.read_bytes(), mode))
+    return entries
+
+
+def _walk_files(root: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        found += [Path(dirpath, f) for f in filenames]
+    return found
+
+
+def _write_zip_entries(zip_path: Path, entries: list[tuple[str, bytes, int]]) -> list[str]:
+    tmp = zip_path.with_name(f".{zip_path.name}.{os.getpid()}.tmp")
+    names = []
+    with zipfile.ZipFile(tmp, "w") as archive:
+        for name, data, mode in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            info.external_attr = (0o100000 | mode) << 16
+            info.create_system = 3  # unix, so the mode bits above are honoured
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data, compresslevel=6)
+            names.append(name)
+    os.replace(tmp, zip_path)
+    return names
