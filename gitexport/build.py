@@ -244,12 +244,34 @@ def build_project(
         "lineage": lineage,
     }
     extra = dict(artifacts)
+    if options.artifacts == "release":
+        extra = release_artifacts(plan, extra)
     extra[".gitexport/lineage.json"] = (json.dumps(lineage, indent=2, sort_keys=True) + "\n").encode()
     extra[".gitexport/plan.json"] = plan.to_json().encode()
     files = render_project(plan, options, Assets(sample_csv=assets.sample_csv, full_data=assets.full_data,
                                                  extra=extra), report=report)
     return BuiltProject(plan=plan, options=options, files=files, metrics=metrics, parity=parity,
                         lineage=lineage, timings=timings)
+
+
+def release_tag(plan: ExportPlan) -> str:
+    """The release that holds a version's artifacts (named after the pipeline version)."""
+    return f"v{plan.pipeline.version}"
+
+
+def release_artifacts(plan: ExportPlan, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Keep model files out of git; the manifest says where they will live.
+
+    The provider fills in each ``url`` when it uploads the release assets; the generated
+    ``scripts/fetch_artifacts.py`` downloads and verifies them.
+    """
+    manifest = json.loads(files["models/manifest.json"])
+    for item in manifest["artifacts"]:
+        files.pop(item["path"], None)
+        item["release"] = release_tag(plan)
+        item["url"] = None
+    files["models/manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    return files
 
 
 def lineage_facts(planned: PlannedBundle, artifacts: dict[str, bytes]) -> dict:
