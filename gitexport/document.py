@@ -358,6 +358,10 @@ def _check_file(root: Path, rel: str | None, where: str, problems: list[Problem]
         problems.append(Problem(where, f"{rel!r} must be a relative path inside the bundle"))
     elif not (root / rel).is_file():
         problems.append(Problem(where, f"data file {rel!r} not found in the bundle"))
+    elif not (root / rel).resolve().is_relative_to(root.resolve()):
+        # a symlink inside the bundle pointing elsewhere would copy that file into the project
+        problems.append(Problem(where, f"{rel!r} must be a relative path inside the bundle "
+                                       "(it is a link to a file outside)"))
 
 
 def _check_sources(document: Document, root: Path, problems: list[Problem]) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from gitexport.catalog import CLASSIFIER_MODEL_TYPES, load_catalog
 from gitexport.document import Bundle, load_bundle
+from gitexport.errors import node_where
 from gitexport.graph import Chain, analyse_graph
 from gitexport.plan import _cfg, build_plan
 from gitexport.plan_model import ExportPlan
@@ -45,6 +46,7 @@ def plan_bundle(path: Path | str) -> PlannedBundle:
         stratify=split_cfg["stratify"],
         random_state=split_cfg["random_state"],
         classification=model_cfg["model_type"] in CLASSIFIER_MODEL_TYPES,
+        split_where=node_where(split.id, split.data.label),
     )
     plan = build_plan(bundle, chain, profile, catalog)
     return PlannedBundle(bundle, chain, frame, data_path, profile, plan)

@@ -203,7 +203,9 @@ def _date_standardization(node, cfg, frame, ctx):
         src = frame.get(name)
         for part in cfg["extract"]:
             new = f"{name}_{part}"
-            _new_column(node, frame, ctx, new, Col(new, "float", src.origin, False, True, src.null_from))
+            # Unparseable dates become missing: whether any do is only known at fit time.
+            _new_column(node, frame, ctx, new, Col(new, "float", src.origin, False, True, src.null_from,
+                                                   missing_certain=False))
             added.append(new)
     if cfg["drop_original"]:
         frame.remove(cols)
@@ -363,7 +365,9 @@ def _scaler(cls, kwargs_of):
                 ctx.error(node, f"column {name!r} is not numeric ({col.kind}); a scaler needs numbers",
                           "config.columns")
             frame.replace_col(name, kind="float", raw=False, categories=None)
-        scaler = Call(module="sklearn.preprocessing", name=cls, kwargs=kwargs_of(cfg))
+        kwargs = kwargs_of(cfg)
+        tuples = [k for k in ("feature_range", "quantile_range") if k in kwargs]
+        scaler = Call(module="sklearn.preprocessing", name=cls, kwargs=kwargs, tuples=tuples)
         call = Call(module=TRANSFORMERS, name="ColumnScaler", kwargs={"scaler": scaler, "columns": explicit})
         return _Effect("stateful", call, explicit, None if explicit else "every numeric feature column",
                        cols, [], [], f"learns {cls} statistics of {_fmt_cols(cols)} on the training rows",
@@ -584,11 +588,11 @@ PLANNERS: dict[str, Callable] = {
     "target_encoding": _target_encoding,
     "standard_scaler": _scaler("StandardScaler", lambda c: {"with_mean": c["with_mean"], "with_std": c["with_std"]}),
     "minmax_scaler": _scaler(
-        "MinMaxScaler", lambda c: {"feature_range": tuple(c["feature_range"]), "clip": c["clip"]}
+        "MinMaxScaler", lambda c: {"feature_range": list(c["feature_range"]), "clip": c["clip"]}
     ),
     "robust_scaler": _scaler(
         "RobustScaler",
-        lambda c: {"quantile_range": tuple(c["quantile_range"]), "with_centering": c["with_centering"],
+        lambda c: {"quantile_range": list(c["quantile_range"]), "with_centering": c["with_centering"],
                    "with_scaling": c["with_scaling"]},
     ),
     "binning": _binning,
@@ -727,6 +731,15 @@ def _version(dist: str) -> str:
 
 def plan_packages(uses_imblearn: bool, source_type: str, file_format: str) -> list[Package]:
     """The generated project's runtime packages, pinned to what gitexport trains with."""
+
+    def serving(dist: str) -> str:
+        # The API packages are gitexport's test extras; without them installed, pin the
+        # versions gitexport's generated-project tests last passed with.
+        try:
+            return _version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return {"fastapi": "0.165.0", "uvicorn": "0.54.0", "httpx": "0.28.1"}[dist]
+
     packages = [
         Package(name="scikit-learn", version=_version("scikit-learn"), why="the feature pipeline and the model"),
         Package(name="pandas", version=_version("pandas"), why="data frames in and out of every step"),
@@ -734,6 +747,12 @@ def plan_packages(uses_imblearn: bool, source_type: str, file_format: str) -> li
         Package(name="scipy", version=_version("scipy"), why="required by scikit-learn"),
         Package(name="joblib", version=_version("joblib"), why="saving and loading the fitted pipeline"),
         Package(name="pyyaml", version=_version("pyyaml"), why="reading config/*.yaml"),
+        # The prediction API (src/api): pinned like the rest, to what gitexport tested it with.
+        Package(name="fastapi", version=serving("fastapi"), why="the prediction API"),
+        Package(name="pydantic", version=_version("pydantic"), why="the API's request and response models"),
+        Package(name="uvicorn", version=serving("uvicorn"), why="the ASGI server running the API"),
+        # Development only: FastAPI's TestClient (tests/test_api.py) is built on httpx.
+        Package(name="httpx", version=serving("httpx"), why="dev: the API tests' HTTP client"),
     ]
     if uses_imblearn:
         # imbalanced-learn's Pipeline runs training-only steps (row filters, samplers) at fit time only.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 PLAN_FORMAT = "gitexport-plan/1"
 
@@ -27,6 +27,18 @@ class Call(_Data):
     name: str
     kwargs: dict[str, Any] = {}
     positional: list[Any] = []
+    tuples: list[str] = []  # keyword arguments the estimator wants as tuples (JSON has none)
+
+    @field_validator("kwargs", mode="before")
+    @classmethod
+    def _nested_calls(cls, value: Any) -> Any:
+        """A nested call read back from JSON is a Call again, not a plain dict."""
+        if isinstance(value, dict):
+            return {
+                key: Call.model_validate(v) if isinstance(v, dict) and {"module", "name", "kwargs"} <= v.keys() else v
+                for key, v in value.items()
+            }
+        return value
 
 
 class PipelineInfo(_Data):

@@ -98,6 +98,7 @@ def profile_data(
     stratify: bool,
     random_state: int,
     classification: bool,
+    split_where: str = "feature_target_split",
 ) -> DataProfile:
     """Profile the frame, and the training split exactly as the generated code will make it."""
     from sklearn.model_selection import train_test_split
@@ -112,7 +113,7 @@ def profile_data(
             stratify=y if (stratify and classification) else None,
         )
     except ValueError as exc:
-        raise DocumentError(Problem("feature_target_split", f"cannot split the data: {exc}")) from None
+        raise DocumentError(Problem(split_where, f"cannot split the data: {exc}")) from None
     train = with_target.loc[train_idx]
     columns = []
     for name in frame.columns:

@@ -23,6 +23,8 @@ import jinja2
 import yaml
 
 from gitexport import __version__
+from gitexport.identifiers import field_identifiers
+from gitexport.notebooks import notebook_json
 from gitexport.plan_model import Call, ExportPlan
 
 PYTHON_LINE_LENGTH = 100
@@ -79,6 +81,8 @@ def py_call(call: Call) -> str:
     for key, value in call.kwargs.items():
         if not key.isidentifier():  # names come from the catalog and sklearn; never user text
             raise ValueError(f"{call.name}: keyword {key!r} is not an identifier")
+        if key in call.tuples and isinstance(value, list):
+            value = tuple(value)
         args.append(f"{key}={py_literal(value)}")
     return f"{call.name}({', '.join(args)})"
 
@@ -194,6 +198,9 @@ def _environment() -> jinja2.Environment:
     env.filters["yaml"] = yaml_dump
     env.filters["json"] = json_dump
     env.filters["md"] = md_text
+    # Request-model field names for column names, and notebooks from percent-format text.
+    env.filters["identifiers"] = field_identifiers
+    env.filters["notebook"] = notebook_json
     return env
 
 
@@ -319,6 +326,11 @@ def render_project(
         files[ctx["raw_path"]] = assets.full_data
     files.update(assets.extra)
     return dict(sorted(files.items()))
+
+
+def executable_paths(files: dict[str, bytes]) -> set[str]:
+    """The generated files to commit with mode 100755: scripts with a ``#!`` line."""
+    return {path for path, data in files.items() if data.startswith(b"#!")}
 
 
 def format_python(text: str, path: str) -> str:
