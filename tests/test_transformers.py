@@ -1020,6 +1020,18 @@ def test_drop_duplicate_rows(tr):
     assert len(tr.DropDuplicateRows().fit_resample(X_named, y)[0]) == 4
 
 
+def test_row_filters_may_name_the_target(tr):
+    """Row filters are the only nodes that touch the target; an explicit list may name it."""
+    X = frame(a=[1, 1, 1, 2, 1], b=["x", "x", "x", "y", "q"])
+    y = pd.Series([0, 0, 1, 0, None], index=X.index, name="label")
+    # Duplicates on (a, label): rows 0 and 1 repeat; row 4 has a missing label.
+    X_out, _ = tr.DropDuplicateRows(columns=["a", "label"]).fit_resample(X, y)
+    assert list(X_out.index) == [7, 27, 37, 47]
+    X_out, y_out = tr.DropMissingRows(columns=["label"]).fit_resample(X, y)
+    assert list(X_out.index) == [7, 17, 27, 37]
+    assert y_out.notna().all()
+
+
 # --------------------------------------------------------------------- integration
 
 
