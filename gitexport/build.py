@@ -81,6 +81,8 @@ class BuiltProject:
     parity: Parity | None
     lineage: dict
     timings: dict[str, float]
+    # --artifacts release: the files kept out of git, to upload as release assets.
+    release_files: dict[str, bytes] = field(default_factory=dict)
 
 
 # --- inputs computed at the edge ------------------------------------------------------
@@ -244,14 +246,15 @@ def build_project(
         "lineage": lineage,
     }
     extra = dict(artifacts)
+    release_files: dict[str, bytes] = {}
     if options.artifacts == "release":
-        extra = release_artifacts(plan, extra)
+        extra, release_files = release_artifacts(plan, extra)
     extra[".gitexport/lineage.json"] = (json.dumps(lineage, indent=2, sort_keys=True) + "\n").encode()
     extra[".gitexport/plan.json"] = plan.to_json().encode()
     files = render_project(plan, options, Assets(sample_csv=assets.sample_csv, full_data=assets.full_data,
                                                  extra=extra), report=report)
     return BuiltProject(plan=plan, options=options, files=files, metrics=metrics, parity=parity,
-                        lineage=lineage, timings=timings)
+                        lineage=lineage, timings=timings, release_files=release_files)
 
 
 def release_tag(plan: ExportPlan) -> str:
@@ -259,19 +262,22 @@ def release_tag(plan: ExportPlan) -> str:
     return f"v{plan.pipeline.version}"
 
 
-def release_artifacts(plan: ExportPlan, files: dict[str, bytes]) -> dict[str, bytes]:
+def release_artifacts(
+    plan: ExportPlan, files: dict[str, bytes]
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """Keep model files out of git; the manifest says where they will live.
 
     The provider fills in each ``url`` when it uploads the release assets; the generated
     ``scripts/fetch_artifacts.py`` downloads and verifies them.
     """
     manifest = json.loads(files["models/manifest.json"])
+    removed = {}
     for item in manifest["artifacts"]:
-        files.pop(item["path"], None)
+        removed[item["path"]] = files.pop(item["path"])
         item["release"] = release_tag(plan)
         item["url"] = None
     files["models/manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    return files
+    return files, removed
 
 
 def lineage_facts(planned: PlannedBundle, artifacts: dict[str, bytes]) -> dict:

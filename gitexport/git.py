@@ -47,7 +47,7 @@ import socket
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
@@ -279,6 +279,37 @@ def last_export(repo_dir: Path) -> ExportRecord | None:
             return None
         newest = history[0]
         return replace(newest, lineage=_read_blob(repo, newest.commit, LINEAGE_PATH))
+
+
+def seed_from_remote(target: Path, fetch: Callable[[Path], Mapping[str, str]]) -> bool:
+    """Make ``target`` a working repository holding a remote's exports, for a re-export.
+
+    ``fetch(repo_dir)`` (network, with credentials: :mod:`gitexport.git_remote`) fetches the
+    remote's ``main`` and export branch into a fresh repository and returns branch → commit.
+    Those become local branches and ``main`` is checked out, LFS files as their pointers (the
+    objects stay on the server; an export only needs the history). Built in a sibling
+    directory and renamed into place, like a first export. Returns False, creating nothing,
+    when the remote holds no ``main`` yet.
+    """
+    target = Path(target).absolute()
+    staging = target.parent / _staging_name(target.name, os.getpid())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with Repo.init(staging, initial_branch=MAIN) as repo:
+            _install_lfs(repo)
+            heads = dict(fetch(staging))
+            if MAIN not in heads:
+                shutil.rmtree(staging, ignore_errors=True)
+                return False
+            for branch, commit in heads.items():
+                _git(repo, "update-ref", f"refs/heads/{branch}", commit)
+            _git(repo, "checkout", "-q", "-f", MAIN, env={**os.environ, "GIT_LFS_SKIP_SMUDGE": "1"})
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return True
 
 
 def read_export_file(repo_dir: Path, commit: str, path: str) -> bytes | None:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from gitexport.errors import UserError
+from gitexport.git import export_branch_name
 from gitexport.git_remote import (
     FETCH_NAMESPACE,
     Credentials,
@@ -148,20 +149,18 @@ class Provider(Protocol):
         """Create (or reuse) release *tag* at commit *target*, upload *files* (streamed)."""
         ...
 
+    def release_asset_url(self, repo: RepoRef, tag: str, filename: str) -> str:
+        """Where :meth:`upload_release` will put *filename*: known before the upload, so the
+        manifest committed with the export can name it."""
+        ...
+
 
 # -- helpers shared by the providers ---------------------------------------------------
 
 
 def export_branch(pipeline_id: str) -> str:
-    """``gitexport/<sanitised pipeline id>``: a valid, stable git branch name."""
-    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", pipeline_id.strip())
-    clean = re.sub(r"\.{2,}", ".", clean)
-    clean = re.sub(r"-{2,}", "-", clean).strip(".-")
-    clean = clean.removesuffix(".lock")
-    clean = clean[:100].strip(".-")
-    if not clean:
-        raise UserError(f"pipeline id {pipeline_id!r} gives an empty branch name")
-    return f"gitexport/{clean}"
+    """``gitexport/<sanitised pipeline id>``: the same branch the local export commits to."""
+    return export_branch_name(pipeline_id)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:

@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import quote
 from typing import TypeVar
 
 import github
@@ -268,6 +269,10 @@ class GitHubProvider:
         return PullRequest(pr.number, pr.html_url, created=created, updated=changed)
 
     # -- releases ----------------------------------------------------------------------
+
+    def release_asset_url(self, repo: RepoRef, tag: str, filename: str) -> str:
+        # GitHub's browser_download_url of a release asset.
+        return f"{repo.web_url}/releases/download/{quote(tag, safe='')}/{quote(filename, safe='')}"
 
     def upload_release(self, repo: RepoRef, tag: str, name: str, files: Sequence[Path], *,
                        target: str, body: str = "") -> list[Artifact]:

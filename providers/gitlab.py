@@ -214,13 +214,21 @@ class GitLabProvider:
 
     # -- releases ----------------------------------------------------------------------
 
+    @staticmethod
+    def _package_path(project_id, package: str, version: str, filename: str) -> str:
+        return (f"/projects/{project_id}/packages/generic/{quote(package, safe='')}/"
+                f"{quote(version, safe='')}/{quote(filename, safe='')}")
+
+    def release_asset_url(self, repo: RepoRef, tag: str, filename: str) -> str:
+        return self.gl.api_url + self._package_path(
+            repo.id, _package_name(repo.name), _package_version(tag), filename)
+
     def upload_package_file(self, project_id, package: str, version: str, path: Path) -> str:
         """PUT *path* to the generic package registry, streamed; returns its download URL.
 
         One attempt (callers retry); the file is reopened per attempt, never read whole.
         """
-        api_path = (f"/projects/{project_id}/packages/generic/{quote(package, safe='')}/"
-                    f"{quote(version, safe='')}/{quote(Path(path).name, safe='')}")
+        api_path = self._package_path(project_id, package, version, Path(path).name)
         with open(path, "rb") as fh:  # requests sends a file object in blocks
             self.gl.http_put(api_path, post_data=fh, raw=True,
                              query_data={"select": "package_file"})
@@ -229,7 +237,7 @@ class GitLabProvider:
     def upload_release(self, repo: RepoRef, tag: str, name: str, files: Sequence[Path], *,
                        target: str, body: str = "") -> list[Artifact]:
         package = _package_name(repo.name)
-        version = tag[1:] if re.fullmatch(r"v\d.*", tag) else tag
+        version = _package_version(tag)
         artifacts = []
         for path in files:
             path = Path(path)
@@ -274,6 +282,11 @@ def _draft_title(title: str, current: str) -> str:
     if re.match(r"(?i)^\s*(\[draft\]|draft:|\(draft\))", current or ""):
         return f"Draft: {title}"
     return title
+
+
+def _package_version(tag: str) -> str:
+    """GitLab package versions are plain: ``v7`` → ``7``."""
+    return tag[1:] if re.fullmatch(r"v\d.*", tag) else tag
 
 
 def _package_name(name: str) -> str:

@@ -126,6 +126,9 @@ class LocalProvider:
 
     # -- releases ----------------------------------------------------------------------
 
+    def release_asset_url(self, repo: RepoRef, tag: str, filename: str) -> str:
+        return (self._state_dir / "releases" / tag / filename).as_uri()
+
     def upload_release(self, repo: RepoRef, tag: str, name: str, files: Sequence[Path], *,
                        target: str, body: str = "") -> list[Artifact]:
         self._git("tag", "-f", "-a", "-m", name, tag, target)

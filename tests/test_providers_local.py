@@ -25,11 +25,18 @@ def lfs_objects(bare):
 
 
 def test_export_branch_names():
+    """Providers push exactly the branch the local export commits to, and it is a valid ref."""
+    import subprocess
+
+    from gitexport.git import export_branch_name
+
     assert export_branch("churn-model") == "gitexport/churn-model"
-    assert export_branch("My Pipeline: v2/α..b.lock") == "gitexport/My-Pipeline-v2-.b"
-    assert export_branch("..weird..") == "gitexport/weird"
-    with pytest.raises(UserError):
-        export_branch("///")
+    for pipeline_id in ("My Pipeline: v2/α..b.lock", "..weird..", "///", "a b", "a-b"):
+        branch = export_branch(pipeline_id)
+        assert branch == export_branch_name(pipeline_id)
+        subprocess.run(["git", "check-ref-format", f"refs/heads/{branch}"], check=True)
+    # Ids that sanitise alike stay apart.
+    assert export_branch("a b") != export_branch("a-b")
     assert release_tag("3") == "v3" and release_tag("v1.2") == "v1.2"
 
 

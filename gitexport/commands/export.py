@@ -92,7 +92,7 @@ def trailers(built: BuiltProject) -> tuple[tuple[str, str], ...]:
         ("Graph-Digest", f"sha256:{facts['graph_sha256']}"),
         ("Data-Digest", f"sha256:{facts['data_sha256']}"),
     ]
-    pairs += [(f"Model-Digest", f"{path} sha256:{digest}") for path, digest in sorted(facts["model_sha256"].items())]
+    pairs += [("Model-Digest", f"{path} sha256:{digest}") for path, digest in sorted(facts["model_sha256"].items())]
     pairs += [
         ("Template-Digest", f"sha256:{facts['template_sha256']}"),
         ("Exporter-Version", f"gitexport {facts['gitexport_version']}"),
