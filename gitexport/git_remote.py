@@ -389,10 +389,13 @@ class GitRemote:
                 out[b] = res.stdout.strip()
         return out
 
-    def lfs_push(self, commits: Sequence[str]) -> None:
-        """Upload every LFS object reachable from *commits* that the server lacks.
+    def lfs_push(self, commits: Sequence[str], *, remote_has: Sequence[str] = ()) -> None:
+        """Upload the LFS objects of *commits* that the server lacks.
 
-        A no-op when the commits use no LFS; an error when they do and git-lfs is missing.
+        *remote_has*: commits already on the server (fetched tips). Their objects are not
+        pushed again — a working repository seeded from the remote holds their pointers, not
+        the objects, so asking git-lfs to push them would fail. A no-op when the commits use
+        no LFS; an error when they do and git-lfs is missing.
         """
         if not commits:
             return
@@ -404,7 +407,28 @@ class GitRemote:
                     "this export stores files with Git LFS but `git lfs` is not installed; "
                     "install git-lfs and retry")
             return
+        if remote_has:
+            oids = self._lfs_oids(commits, remote_has)
+            if oids:
+                self.run(["lfs", "push", "--object-id", self.url, *oids])
+            return
         self.run(["lfs", "push", self.url, *commits])
+
+    def _lfs_oids(self, commits: Sequence[str], exclude: Sequence[str]) -> list[str]:
+        """LFS object ids of every commit in *commits* but not in *exclude*, minus what the
+        *exclude* tips hold."""
+
+        def oids(commit: str) -> set[str]:
+            out = self.run(["lfs", "ls-files", "--long", commit], timeout=120).stdout
+            return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+        new = self.run(["rev-list", *commits, "--not", *exclude], timeout=120).stdout.split()
+        wanted: set[str] = set()
+        for commit in new:
+            wanted |= oids(commit)
+        for commit in exclude:
+            wanted -= oids(commit)
+        return sorted(wanted)
 
     def push(self, updates: Sequence[RefUpdate], *, atomic: bool = True) -> list[RefStatus]:
         """Push *updates* (atomically) with leases; raise :class:`PushRejectedError` on refusal."""

@@ -318,7 +318,9 @@ def publish(
             break
         # LFS objects first: no ref may point at a commit whose objects are missing.
         updates = plan.updates
-        git_call(lambda u=updates: remote.lfs_push([x.source for x in u]), "git lfs push")
+        remote_has = [c for c in plan.remote_heads.values() if _rev(local, c) is not None]
+        git_call(lambda u=updates, h=remote_has: remote.lfs_push([x.source for x in u], remote_has=h),
+                 "git lfs push")
         try:
             git_call(lambda u=updates: remote.push(u), "git push")
             break

@@ -7,6 +7,7 @@ canvas's **Push to GitHub** button (``--json``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -144,6 +145,9 @@ def run(args) -> int:
             reviewers=args.reviewer,
             adopt=args.adopt,
         )
+    if repo.created and result.status == "pushed":
+        # publish() found the repository this run created a moment earlier.
+        result = dataclasses.replace(result, status="created", repo_created=True)
     for artifact in result.artifacts:
         expected = json.loads(built.files["models/manifest.json"])
         named = {a["name"]: a for a in expected["artifacts"]}
