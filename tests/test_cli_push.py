@@ -1,0 +1,128 @@
+"""`gitexport push` end to end: a real bundle, real git, git-lfs, and the providers.
+
+The local provider runs the whole flow against a bare repository; the GitHub flow uses the
+`responses` fake of GitHub's REST API with a real git smart-HTTP + LFS server behind it.
+Each push trains the penguins example, so the module is slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed"),
+]
+
+EXAMPLE = Path(str(resources.files("gitexport").joinpath("examples", "penguins")))
+
+
+def bundle(tmp_path: Path, version: int, c: float) -> Path:
+    target = tmp_path / f"bundle-v{version}"
+    if not target.exists():
+        shutil.copytree(EXAMPLE, target)
+        doc = json.loads((target / "pipeline.json").read_text())
+        doc["pipeline"]["version"] = version
+        for node in doc["graph"]["nodes"]:
+            if node["type"] == "train_model":
+                node["data"]["config"]["hyperparameters"]["C"] = c
+        doc["results"].pop("reference_predictions")
+        (target / "pipeline.json").write_text(json.dumps(doc, indent=2))
+    return target
+
+
+def push(*args: str, env: dict | None = None) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitexport", "push", *args, "--json"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_local_provider_flow(tmp_path):
+    remote = tmp_path / "remote" / "penguins.git"
+    work = tmp_path / "work"
+    common = ["--provider", "local", "--repo", str(remote), "--workdir", str(work)]
+
+    first = push(str(bundle(tmp_path, 3, 0.5)), *common)
+    assert first["status"] == "created" and first["branch"] == "main"
+    heads = subprocess.run(["git", "-C", str(remote), "for-each-ref", "--format=%(refname)"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert heads == ["refs/heads/main"]
+
+    second = push(str(bundle(tmp_path, 4, 0.25)), *common)
+    assert second["status"] == "pr_opened" and second["branch"] == "gitexport/pl_penguins"
+    third = push(str(bundle(tmp_path, 5, 0.1)), *common)
+    assert third["status"] == "pr_updated" and third["pr_number"] == second["pr_number"]
+    prs = json.loads((remote / "gitexport" / "pull-requests.json").read_text())
+    assert len(prs) == 1
+    body = prs[0]["body"] if isinstance(prs, list) else next(iter(prs.values()))["body"]
+    assert "model parameter `C`" in body and "version 4 → 5" in body
+
+    again = push(str(bundle(tmp_path, 5, 0.1)), *common)
+    assert again["status"] == "up_to_date"
+
+    # A canvas on another machine has no working repository: it is seeded from the remote.
+    shutil.rmtree(work)
+    seeded = push(str(bundle(tmp_path, 5, 0.1)), *common)
+    assert seeded["status"] == "up_to_date" and seeded["pr_number"] == second["pr_number"]
+
+
+def test_release_artifacts_are_fetched_and_verified(tmp_path):
+    remote = tmp_path / "remote" / "penguins.git"
+    result = push(str(bundle(tmp_path, 3, 0.5)), "--provider", "local", "--repo", str(remote),
+                  "--workdir", str(tmp_path / "work"), "--artifacts", "release")
+    [artifact] = result["artifacts"]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True)
+    manifest = json.loads((clone / "models/manifest.json").read_text())
+    assert manifest["artifacts"][0]["url"] == artifact["url"]
+    assert manifest["artifacts"][0]["sha256"] == artifact["sha256"]
+    assert not (clone / "models/trained/model.joblib").exists()
+    subprocess.run([sys.executable, "scripts/fetch_artifacts.py"], cwd=clone, check=True)
+    import hashlib
+
+    model = (clone / "models/trained/model.joblib").read_bytes()
+    assert hashlib.sha256(model).hexdigest() == artifact["sha256"]
+
+    # A tampered asset is refused and never written into place.
+    (clone / "models/trained/model.joblib").unlink()
+    Path(artifact["url"].removeprefix("file://")).write_bytes(b"not the model")
+    proc = subprocess.run([sys.executable, "scripts/fetch_artifacts.py"], cwd=clone,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "does not match" in (proc.stderr + proc.stdout)
+    assert not (clone / "models/trained/model.joblib").exists()
+
+
+def test_github_flow_through_the_cli(tmp_path, git_server, server_token, monkeypatch, capsys):
+    """create repo → push main → change → PR opened → change → the same PR updated."""
+    import responses
+    from servers.github_api import FakeGitHub
+
+    from gitexport.cli import main
+
+    monkeypatch.setenv("GITHUB_TOKEN", server_token)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = ["--provider", "github", "--repo", "octo/penguins", "--json"]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeGitHub(git_server, token=server_token).install(rsps)
+        outputs = []
+        for version, c in ((3, 0.5), (4, 0.25), (5, 0.1)):
+            assert main(["push", str(bundle(tmp_path, version, c)), *args]) == 0
+            outputs.append(json.loads(capsys.readouterr().out))
+    assert [o["status"] for o in outputs] == ["created", "pr_opened", "pr_updated"]
+    assert outputs[1]["pr_url"] == outputs[2]["pr_url"] == "https://github.com/octo/penguins/pull/1"
+    assert len(fake.pulls["octo/penguins"]) == 1
+    assert fake.count("POST", r"/repos/octo/penguins/pulls") == 1
+    assert set(git_server.heads("octo/penguins")) == {"main", "gitexport/pl_penguins"}
+    for output in outputs:
+        assert server_token not in json.dumps(output)
