@@ -18,8 +18,8 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from urllib.parse import quote
 from typing import TypeVar
+from urllib.parse import quote
 
 import github
 from github import Auth, Github, GithubException

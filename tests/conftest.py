@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from servers.exportrepo import ExportRepo
 
 from gitexport.http_retry import RetryPolicy
+from servers.exportrepo import ExportRepo
 
 SERVER_TOKEN = "gxtok-0123456789-DO-NOT-LEAK-abcdef"
 

@@ -138,3 +138,23 @@ def find_node(document: dict, node_id: str) -> dict:
 def config(document: dict, node_id: str) -> dict:
     """The ``data.config`` of a node (mutable)."""
     return find_node(document, node_id)["data"]["config"]
+
+
+def penguins_variant(tmp_path: Path, version: int, c: float) -> Path:
+    """The penguins example bundle at another version, with another LogisticRegression ``C``.
+
+    The canvas's reference predictions belong to its original run, so they are left out.
+    """
+    import shutil
+
+    target = tmp_path / f"penguins-v{version}-c{c}"
+    if not target.exists():
+        shutil.copytree(EXAMPLES / "penguins", target)
+        doc = json.loads((target / "pipeline.json").read_text())
+        doc["pipeline"]["version"] = version
+        for item in doc["graph"]["nodes"]:
+            if item["type"] == "train_model":
+                item["data"]["config"]["hyperparameters"]["C"] = c
+        doc["results"].pop("reference_predictions")
+        (target / "pipeline.json").write_text(json.dumps(doc, indent=2))
+    return target

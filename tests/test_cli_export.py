@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import penguins_variant
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed"),
@@ -48,18 +50,7 @@ def user_commit(repo: Path, message: str) -> None:
 
 
 def bundle_with(tmp_path: Path, name: str, *, version: int, c: float) -> Path:
-    """A copy of the penguins bundle at another version with another LogisticRegression C."""
-    target = tmp_path / name
-    shutil.copytree(EXAMPLE, target)
-    doc = json.loads((target / "pipeline.json").read_text())
-    doc["pipeline"]["version"] = version
-    for node in doc["graph"]["nodes"]:
-        if node["type"] == "train_model":
-            node["data"]["config"]["hyperparameters"]["C"] = c
-    # The reference predictions belong to the canvas's original run.
-    doc["results"].pop("reference_predictions")
-    (target / "pipeline.json").write_text(json.dumps(doc, indent=2))
-    return target
+    return penguins_variant(tmp_path, version, c)
 
 
 def trailers(repo: Path, rev: str = "main") -> dict[str, list[str]]:

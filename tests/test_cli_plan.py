@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from corpus.cases import CASES, CORPUS_DIR, STATIC, Broken
+
+from gitexport.cli import main
 from helpers import (
     EXAMPLES,
     REPO_ROOT,
@@ -24,8 +26,6 @@ from helpers import (
     node,
     write_bundle,
 )
-
-from gitexport.cli import main
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import penguins_variant
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed"),
@@ -26,17 +28,7 @@ EXAMPLE = Path(str(resources.files("gitexport").joinpath("examples", "penguins")
 
 
 def bundle(tmp_path: Path, version: int, c: float) -> Path:
-    target = tmp_path / f"bundle-v{version}"
-    if not target.exists():
-        shutil.copytree(EXAMPLE, target)
-        doc = json.loads((target / "pipeline.json").read_text())
-        doc["pipeline"]["version"] = version
-        for node in doc["graph"]["nodes"]:
-            if node["type"] == "train_model":
-                node["data"]["config"]["hyperparameters"]["C"] = c
-        doc["results"].pop("reference_predictions")
-        (target / "pipeline.json").write_text(json.dumps(doc, indent=2))
-    return target
+    return penguins_variant(tmp_path, version, c)
 
 
 def push(*args: str, env: dict | None = None) -> dict:
@@ -106,9 +98,9 @@ def test_release_artifacts_are_fetched_and_verified(tmp_path):
 def test_github_flow_through_the_cli(tmp_path, git_server, server_token, monkeypatch, capsys):
     """create repo → push main → change → PR opened → change → the same PR updated."""
     import responses
-    from servers.github_api import FakeGitHub
 
     from gitexport.cli import main
+    from servers.github_api import FakeGitHub
 
     monkeypatch.setenv("GITHUB_TOKEN", server_token)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -6,6 +6,10 @@ import json
 import os
 
 import pytest
+
+from gitexport.catalog import load_catalog
+from gitexport.document import Bundle, load_bundle, read_document_json
+from gitexport.errors import DocumentError
 from helpers import (
     EXAMPLES,
     base_frame,
@@ -16,10 +20,6 @@ from helpers import (
     node,
     write_bundle,
 )
-
-from gitexport.catalog import load_catalog
-from gitexport.document import Bundle, load_bundle, read_document_json
-from gitexport.errors import DocumentError
 
 
 def problems_of(bundle) -> list[str]:

@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 import responses
-from gitexport.providers.base import RepoSpec, publish
-from servers.exportrepo import ExportRepo, git
-from servers.github_api import FakeGitHub
 
 from gitexport.errors import UserError
 from gitexport.git_remote import (
@@ -30,6 +27,9 @@ from gitexport.git_remote import (
     redact,
 )
 from gitexport.http_retry import RetryPolicy
+from gitexport.providers.base import RepoSpec, publish
+from servers.exportrepo import ExportRepo, git
+from servers.github_api import FakeGitHub
 
 SPEC = RepoSpec(name="churn", pipeline_id="churn-model")
 

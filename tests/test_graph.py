@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import BASE_CHAIN, EXAMPLES, base_pipeline, chain, edge, find_node, make_document, node
 
 from gitexport.document import Document
 from gitexport.errors import DocumentError
 from gitexport.graph import analyse_graph
+from helpers import BASE_CHAIN, EXAMPLES, base_pipeline, chain, edge, find_node, make_document, node
 
 
 def analyse(doc: dict):

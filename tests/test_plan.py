@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from helpers import EXAMPLES, base_frame, base_pipeline, config, edge, find_node, node, write_bundle
 
 from gitexport.errors import DocumentError
 from gitexport.load import plan_bundle
 from gitexport.plan_model import ExportPlan
+from helpers import EXAMPLES, base_frame, base_pipeline, config, edge, find_node, node, write_bundle
 
 
 def plan_of(tmp_path, doc, df=None, name="data.csv") -> ExportPlan:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import responses
+
+from gitexport.errors import UserError
+from gitexport.http_retry import RetryPolicy
 from gitexport.providers.base import RepoSpec, publish
 from gitexport.providers.github import GitHubProvider
 from servers.exportrepo import ExportRepo
 from servers.github_api import FakeGitHub
-
-from gitexport.errors import UserError
-from gitexport.http_retry import RetryPolicy
 
 SPEC = RepoSpec(name="churn", pipeline_id="churn-model", description="Churn model")
 PULLS = r"/repos/octo/churn/pulls"

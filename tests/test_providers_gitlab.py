@@ -8,12 +8,12 @@ import tracemalloc
 
 import pytest
 import responses
-from gitexport.providers.base import RepoSpec, publish
-from gitexport.providers.gitlab import GitLabProvider
-from servers.gitlab_api import FakeGitLab
 
 from gitexport.errors import UserError
 from gitexport.http_retry import RetryPolicy
+from gitexport.providers.base import RepoSpec, publish
+from gitexport.providers.gitlab import GitLabProvider
+from servers.gitlab_api import FakeGitLab
 
 SPEC = RepoSpec(name="churn", pipeline_id="churn-model", description="Churn model")
 MRS = r"/projects/\d+/merge_requests"

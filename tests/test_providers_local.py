@@ -6,11 +6,11 @@ import json
 import subprocess
 
 import pytest
+
+from gitexport.errors import UserError
 from gitexport.providers.base import RepoSpec, export_branch, publish, release_tag
 from gitexport.providers.local import LocalProvider
 from servers.exportrepo import ExportRepo, git
-
-from gitexport.errors import UserError
 
 SPEC = RepoSpec(name="churn", pipeline_id="churn-model", description="Churn model")
 

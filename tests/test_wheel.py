@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from helpers import EXAMPLE_NAMES, REPO_ROOT
 
 pytestmark = pytest.mark.slow

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
 from helpers import config, edge, find_node, node
 
 CORPUS_DIR = Path(__file__).resolve().parent
