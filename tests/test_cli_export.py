@@ -180,3 +180,18 @@ def test_zip_holds_the_project_and_nothing_outside(tmp_path):
         names = zf.namelist()
     assert "src/features/pipeline.py" in names and "models/trained/model.joblib" in names
     assert not any(n.startswith(("/", "..")) or "/../" in n for n in names)
+
+
+def test_dry_run_summarises_the_change_and_writes_nothing(tmp_path):
+    repo = tmp_path / "repo"
+    gitexport("export", str(bundle_with(tmp_path, "v3", version=3, c=0.5)), "--out", str(repo))
+    before = git(repo, "for-each-ref") + git(repo, "status", "--porcelain")
+    proc = gitexport(
+        "export", str(bundle_with(tmp_path, "v4", version=4, c=0.25)), "--out", str(repo),
+        "--dry-run",
+    )
+    assert "version 3 → 4" in proc.stdout
+    assert "model parameter `C`: 0.5 → 0.25" in proc.stdout
+    assert "`config/model_config.yaml` | modified | +1 −1" in proc.stdout
+    assert git(repo, "for-each-ref") + git(repo, "status", "--porcelain") == before
+    assert trailers(repo)["Pipeline-Version"] == ["3"]
