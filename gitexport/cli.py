@@ -15,6 +15,7 @@ import sys
 
 from gitexport import __version__
 from gitexport.errors import DocumentError, UserError
+from gitexport.git_remote import redact  # every message passes it: no token ever printed
 
 COMMANDS = ("plan", "export", "diff", "log", "push")
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 2
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -61,6 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback unless asked
         if os.environ.get("GITEXPORT_DEBUG"):
             raise
-        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error: internal error: {type(exc).__name__}: {redact(exc)}", file=sys.stderr)
         print("(set GITEXPORT_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
