@@ -161,6 +161,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def toml_string(value: Any) -> str:
+    """A TOML basic string: one printable line, JSON escapes (valid TOML), UTF-8 kept as is."""
+    return json.dumps(comment_text(value), ensure_ascii=False)
+
+
 def json_dump(value: Any) -> str:
     return json.dumps(_plain(value), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
@@ -197,6 +202,7 @@ def _environment() -> jinja2.Environment:
     env.filters["comment_block"] = comment_block
     env.filters["yaml"] = yaml_dump
     env.filters["json"] = json_dump
+    env.filters["toml"] = toml_string
     env.filters["md"] = md_text
     # Request-model field names for column names, and notebooks from percent-format text.
     env.filters["identifiers"] = field_identifiers
