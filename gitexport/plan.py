@@ -738,7 +738,7 @@ def plan_packages(uses_imblearn: bool, source_type: str, file_format: str) -> li
         try:
             return _version(dist)
         except importlib.metadata.PackageNotFoundError:
-            return {"fastapi": "0.165.0", "uvicorn": "0.54.0", "httpx": "0.28.1"}[dist]
+            return {"fastapi": "0.165.0", "uvicorn": "0.54.0", "httpx2": "2.16.2"}[dist]
 
     packages = [
         Package(name="scikit-learn", version=_version("scikit-learn"), why="the feature pipeline and the model"),
@@ -751,8 +751,9 @@ def plan_packages(uses_imblearn: bool, source_type: str, file_format: str) -> li
         Package(name="fastapi", version=serving("fastapi"), why="the prediction API"),
         Package(name="pydantic", version=_version("pydantic"), why="the API's request and response models"),
         Package(name="uvicorn", version=serving("uvicorn"), why="the ASGI server running the API"),
-        # Development only: FastAPI's TestClient (tests/test_api.py) is built on httpx.
-        Package(name="httpx", version=serving("httpx"), why="dev: the API tests' HTTP client"),
+        # Development only: FastAPI's TestClient (tests/test_api.py) needs an HTTP client;
+        # this Starlette takes httpx2 (with plain httpx it warns that httpx is deprecated).
+        Package(name="httpx2", version=serving("httpx2"), why="dev: the API tests' HTTP client"),
     ]
     if uses_imblearn:
         # imbalanced-learn's Pipeline runs training-only steps (row filters, samplers) at fit time only.
@@ -840,7 +841,9 @@ def build_plan(bundle: Bundle, chain: Chain, profile: DataProfile, catalog: Cata
             if col is None:
                 continue
             for origin in col.origin:
-                uses.setdefault(origin, []).append(f"{node.id} ({node.type})")
+                used_by = uses.setdefault(origin, [])
+                if f"{node.id} ({node.type})" not in used_by:
+                    used_by.append(f"{node.id} ({node.type})")
             if col.raw and col.categories is not None and node.type in (
                 "label_encoding", "ordinal_encoding", "one_hot_encoding", "dummy_encoding", "target_encoding",
                 "hash_encoding",

@@ -11,7 +11,7 @@ from gitexport import git
 from gitexport.build import BuiltProject, build_project
 from gitexport.errors import UserError
 from gitexport.load import plan_bundle
-from gitexport.render import RenderOptions
+from gitexport.render import RenderOptions, executable_paths
 from gitexport.summary import ExportSide, render_summary
 
 EXAMPLES = ("telco_churn", "penguins", "diamonds")
@@ -78,10 +78,6 @@ def lfs_paths(files: dict[str, bytes]) -> frozenset[str]:
     return frozenset(p for p in files for pattern in patterns if fnmatch.fnmatchcase(p, pattern))
 
 
-def executable_paths(files: dict[str, bytes]) -> frozenset[str]:
-    return frozenset(p for p, data in files.items() if data.startswith(b"#!"))
-
-
 def trailers(built: BuiltProject) -> tuple[tuple[str, str], ...]:
     facts = built.lineage
     pairs = [
@@ -121,7 +117,7 @@ def export_request(built: BuiltProject) -> git.ExportRequest:
     plan = built.plan
     return git.ExportRequest(
         files=built.files,
-        executable=executable_paths(built.files),
+        executable=frozenset(executable_paths(built.files)),
         lfs_paths=lfs_paths(built.files),
         pipeline_id=plan.pipeline.id,
         subject=f"Export {plan.pipeline.name} v{plan.pipeline.version} from the canvas",
@@ -182,7 +178,7 @@ def run(args) -> int:
         if args.zip_with_git and args.out:
             git.write_zip(args.out, args.zip, include_git=True)
         else:
-            git.write_zip(built.files, args.zip, executable=executable_paths(built.files))
+            git.write_zip(built.files, args.zip, executable=frozenset(executable_paths(built.files)))
         result["zip"] = str(args.zip)
     if args.json:
         print(json.dumps(result, indent=2))
