@@ -18,8 +18,18 @@ setup() {
     if [ ! -x "$VENV/bin/python" ]; then
         python3 -m venv "$VENV"
     fi
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    # Reinstall only when pyproject.toml changed; keep pip's chatter in a log unless it fails.
+    stamp="$VENV/.gitexport-installed"
+    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "setting up $VENV (pip install -e '.[test]') ..." >&2
+        if ! { "$VENV/bin/python" -m pip install -q --upgrade pip \
+                && "$VENV/bin/python" -m pip install -q -e ".[test]"; } >"$VENV/pip.log" 2>&1; then
+            cat "$VENV/pip.log" >&2
+            exit 1
+        fi
+        echo "$want" >"$stamp"
+    fi
 }
 
 case "${1:-}" in
