@@ -97,7 +97,9 @@ def sample_rows(plan: ExportPlan, frame: pd.DataFrame) -> pd.DataFrame:
 
     stratify = rows[plan.target] if plan.problem_type == "classification" else None
     try:
-        picked, _ = train_test_split(rows.index, train_size=SAMPLE_ROWS, random_state=0, stratify=stratify)
+        picked, _ = train_test_split(
+            rows.index, train_size=SAMPLE_ROWS, random_state=0, stratify=stratify
+        )
     except ValueError:  # a class too small to stratify: plain random rows
         picked, _ = train_test_split(rows.index, train_size=SAMPLE_ROWS, random_state=0)
     return rows.loc[sorted(picked)]
@@ -126,8 +128,12 @@ def canonical_graph_digest(raw_document: dict) -> str:
         key=lambda n: str(n["id"]),
     )
     edges = sorted((e.get("source"), e.get("target")) for e in graph.get("edges", []))
-    canonical = json.dumps({"nodes": nodes, "edges": edges, "export": raw_document.get("export", {})},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        {"nodes": nodes, "edges": edges, "export": raw_document.get("export", {})},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -155,7 +161,12 @@ def _run(args: list[str], cwd: Path, what: str) -> subprocess.CompletedProcess:
     # whose summation order depends on the thread count; the canvas trained with the default.
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=TRAIN_TIMEOUT
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TRAIN_TIMEOUT,
     )
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
@@ -184,8 +195,12 @@ def check_parity(plan: ExportPlan, reference: pd.DataFrame, predicted: pd.Series
         same = abs(a - b) <= PARITY_REL_TOL * scale
     diffs = []
     for i in [int(i) for i in (~same).nonzero()[0][:10]]:
-        diffs.append({"row": i, "canvas": _plain(expected.iloc[i]), "export": _plain(predicted.iloc[i])})
-    return Parity(rows=rows, reproduced=int(same.sum()), task=plan.problem_type, first_differences=diffs)
+        diffs.append(
+            {"row": i, "canvas": _plain(expected.iloc[i]), "export": _plain(predicted.iloc[i])}
+        )
+    return Parity(
+        rows=rows, reproduced=int(same.sum()), task=plan.problem_type, first_differences=diffs
+    )
 
 
 def _plain(value):
@@ -211,11 +226,17 @@ def build_project(
         staging = Path(tmp)
         _write_tree(staging, files)
         log.info("training the generated project on %s", planned.data_path)
-        _run(["-m", "src.models.train", "--data", str(planned.data_path.resolve())], staging, "training")
+        _run(
+            ["-m", "src.models.train", "--data", str(planned.data_path.resolve())],
+            staging,
+            "training",
+        )
         golden_source = sample if sample is not None else planned.frame.head(GOLDEN_ROWS)
         # Golden rows: rows a request could carry (required columns present).
         required = [f.name for f in plan.serving_schema if not f.nullable]
-        golden_rows = golden_source.dropna(subset=required).drop(columns=[plan.target]).head(GOLDEN_ROWS)
+        golden_rows = (
+            golden_source.dropna(subset=required).drop(columns=[plan.target]).head(GOLDEN_ROWS)
+        )
         parity = None
         reference_rel = plan.canvas_results.reference_predictions
         if options.data != "none":
@@ -226,21 +247,30 @@ def build_project(
             reference = pd.read_csv(planned.bundle.resolve(reference_rel))
             predicted = _predict(staging, reference.drop(columns=["prediction"]), "reference")
             parity = check_parity(plan, reference, predicted["prediction"])
-        artifacts = {rel: (staging / rel).read_bytes() for rel in ARTIFACTS if (staging / rel).exists()}
+        artifacts = {
+            rel: (staging / rel).read_bytes() for rel in ARTIFACTS if (staging / rel).exists()
+        }
     timings["train"] = time.perf_counter() - t0
     metrics = json.loads(artifacts["models/metrics.json"])
 
     if parity is not None and not parity.ok and not allow_parity_drift:
         lines = [f"parity check failed: {parity.describe()}; first disagreeing rows:"]
-        lines += [f"  row {d['row']}: canvas {d['canvas']!r}, export {d['export']!r}" for d in parity.first_differences]
+        lines += [
+            f"  row {d['row']}: canvas {d['canvas']!r}, export {d['export']!r}"
+            for d in parity.first_differences
+        ]
         lines.append("(--allow-parity-drift exports anyway)")
         raise ParityError("\n".join(lines))
 
     lineage = lineage_facts(planned, artifacts)
     report = {
         "metrics": metrics,
-        "parity": None if parity is None else {
-            "rows": parity.rows, "reproduced": parity.reproduced, "share": parity.share,
+        "parity": None
+        if parity is None
+        else {
+            "rows": parity.rows,
+            "reproduced": parity.reproduced,
+            "share": parity.share,
             "first_differences": parity.first_differences,
         },
         "lineage": lineage,
@@ -249,12 +279,26 @@ def build_project(
     release_files: dict[str, bytes] = {}
     if options.artifacts == "release":
         extra, release_files = release_artifacts(plan, extra)
-    extra[".gitexport/lineage.json"] = (json.dumps(lineage, indent=2, sort_keys=True) + "\n").encode()
+    extra[".gitexport/lineage.json"] = (
+        json.dumps(lineage, indent=2, sort_keys=True) + "\n"
+    ).encode()
     extra[".gitexport/plan.json"] = plan.to_json().encode()
-    files = render_project(plan, options, Assets(sample_csv=assets.sample_csv, full_data=assets.full_data,
-                                                 extra=extra), report=report)
-    return BuiltProject(plan=plan, options=options, files=files, metrics=metrics, parity=parity,
-                        lineage=lineage, timings=timings, release_files=release_files)
+    files = render_project(
+        plan,
+        options,
+        Assets(sample_csv=assets.sample_csv, full_data=assets.full_data, extra=extra),
+        report=report,
+    )
+    return BuiltProject(
+        plan=plan,
+        options=options,
+        files=files,
+        metrics=metrics,
+        parity=parity,
+        lineage=lineage,
+        timings=timings,
+        release_files=release_files,
+    )
 
 
 def release_tag(plan: ExportPlan) -> str:
@@ -291,15 +335,29 @@ def lineage_facts(planned: PlannedBundle, artifacts: dict[str, bytes]) -> dict:
         "canvas_updated_at": plan.pipeline.updated_at,
         "graph_sha256": canonical_graph_digest(planned.bundle.raw),
         "data_sha256": plan.source.sha256,
-        "model_sha256": {rel: sha256_bytes(artifacts[rel]) for rel in ("models/trained/model.joblib",)
-                         if rel in artifacts},
+        "model_sha256": {
+            rel: sha256_bytes(artifacts[rel])
+            for rel in ("models/trained/model.joblib",)
+            if rel in artifacts
+        },
         "template_sha256": template_digest(),
         "gitexport_version": __version__,
         "catalog_version": load_catalog().version,
         "document_catalog_version": plan.catalog_version,
     }
-    identity = json.dumps({k: facts[k] for k in ("pipeline_id", "pipeline_version", "graph_sha256",
-                                                 "data_sha256", "template_sha256", "gitexport_version")},
-                          sort_keys=True)
+    identity = json.dumps(
+        {
+            k: facts[k]
+            for k in (
+                "pipeline_id",
+                "pipeline_version",
+                "graph_sha256",
+                "data_sha256",
+                "template_sha256",
+                "gitexport_version",
+            )
+        },
+        sort_keys=True,
+    )
     facts["export_id"] = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return facts

@@ -360,8 +360,13 @@ def _check_file(root: Path, rel: str | None, where: str, problems: list[Problem]
         problems.append(Problem(where, f"data file {rel!r} not found in the bundle"))
     elif not (root / rel).resolve().is_relative_to(root.resolve()):
         # a symlink inside the bundle pointing elsewhere would copy that file into the project
-        problems.append(Problem(where, f"{rel!r} must be a relative path inside the bundle "
-                                       "(it is a link to a file outside)"))
+        problems.append(
+            Problem(
+                where,
+                f"{rel!r} must be a relative path inside the bundle "
+                "(it is a link to a file outside)",
+            )
+        )
 
 
 def _check_sources(document: Document, root: Path, problems: list[Problem]) -> None:
@@ -377,9 +382,7 @@ def _check_sources(document: Document, root: Path, problems: list[Problem]) -> N
             _check_file(root, source.path, f"{where}.path", problems)
         rel = source.training_file or ""
         if rel and not rel.lower().endswith((".csv", ".parquet", ".pq")):
-            problems.append(
-                Problem(where, f"{rel!r}: only .csv and .parquet files can be read")
-            )
+            problems.append(Problem(where, f"{rel!r}: only .csv and .parquet files can be read"))
         if source.type == "parquet" and rel.lower().endswith(".csv"):
             problems.append(Problem(f"{where}.path", "a parquet source must be a .parquet file"))
 
@@ -390,6 +393,4 @@ def _check_results(document: Document, root: Path, problems: list[Problem]) -> N
         _check_file(root, rel, "results.reference_predictions", problems)
     for split in document.results.metrics:
         if split not in ("train", "test", "cv"):
-            problems.append(
-                Problem(f"results.metrics.{split}", "expected 'train', 'test' or 'cv'")
-            )
+            problems.append(Problem(f"results.metrics.{split}", "expected 'train', 'test' or 'cv'"))

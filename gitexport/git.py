@@ -788,7 +788,9 @@ def _changed_paths(repo: Repo, old_tree: str, new_tree: str) -> dict[str, tuple[
     _, out = _git(repo, "diff-tree", "-r", "-z", "--no-renames", old_tree, new_tree)
     fields = out.decode("utf-8", "surrogateescape").split("\0")
     changed = {}
-    for meta, path in zip(fields[0::2], fields[1::2], strict=False):  # trailing "" after the last NUL
+    for meta, path in zip(
+        fields[0::2], fields[1::2], strict=False
+    ):  # trailing "" after the last NUL
         _, _, old_sha, new_sha, _ = meta.lstrip(":").split(" ")
         changed[path] = (old_sha, new_sha)
     return changed
@@ -803,7 +805,9 @@ def _refuse_foreign_content(repo: Repo, changed: Mapping[str, tuple[str, str]]) 
     stdin = "".join(f"{p}\n" for p in existing).encode()
     _, out = _git(repo, "hash-object", "--stdin-paths", input=stdin)
     foreign = [
-        path for path, sha in zip(existing, out.decode().split(), strict=True) if sha not in changed[path]
+        path
+        for path, sha in zip(existing, out.decode().split(), strict=True)
+        if sha not in changed[path]
     ]
     if foreign:
         raise UserError(

@@ -92,8 +92,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_redaction(loggers: Iterable[str] = ("", "github", "github.Requester", "gitlab",
-                                                    "urllib3", "gitexport")) -> None:
+def install_log_redaction(
+    loggers: Iterable[str] = ("", "github", "github.Requester", "gitlab", "urllib3", "gitexport"),
+) -> None:
     """Attach :class:`RedactingFilter` to the given loggers and the root handlers (idempotent)."""
     targets: list[logging.Filterer] = [logging.getLogger(name) for name in loggers]
     targets += list(logging.getLogger().handlers)
@@ -202,11 +203,13 @@ _AUTH_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 _FORBIDDEN_PATTERNS = re.compile(
-    r"returned error: 403|HTTP 403|Forbidden|Permission to .* denied|permission denied", re.IGNORECASE
+    r"returned error: 403|HTTP 403|Forbidden|Permission to .* denied|permission denied",
+    re.IGNORECASE,
 )
 _NOT_FOUND_PATTERNS = re.compile(
     r"returned error: 404|repository .* not found|Repository not found|does not appear to be a git"
-    r"|not found", re.IGNORECASE,
+    r"|not found",
+    re.IGNORECASE,
 )
 _TRANSIENT_PATTERNS = re.compile(
     r"hung up unexpectedly|RPC failed|Empty reply|Connection reset|connection was reset"
@@ -278,8 +281,15 @@ class GitRemote:
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("GIT_CONFIG_", "GITEXPORT_GIT_"))
-            and k not in ("GIT_ASKPASS", "SSH_ASKPASS", "GIT_DIR", "GIT_WORK_TREE",
-                          "GIT_INDEX_FILE", "GIT_CONFIG_PARAMETERS")
+            and k
+            not in (
+                "GIT_ASKPASS",
+                "SSH_ASKPASS",
+                "GIT_DIR",
+                "GIT_WORK_TREE",
+                "GIT_INDEX_FILE",
+                "GIT_CONFIG_PARAMETERS",
+            )
         }
         env.update(
             GIT_TERMINAL_PROMPT="0",
@@ -303,16 +313,29 @@ class GitRemote:
     def _secret(self) -> str | None:
         return self.credentials.secret if self.credentials else None
 
-    def run(self, args: Sequence[str], *, timeout: float | None = None,
-            check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float | None = None,
+        check: bool = True,
+        input: bytes | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run ``git <args>`` in the repository with the credential environment."""
         with tempfile.TemporaryDirectory(prefix="gitexport-cred-") as state:
             env = self._env()
             env["GITEXPORT_GIT_STATE"] = state
             return self._run(args, env, timeout=timeout, check=check, input=input)
 
-    def _run(self, args: Sequence[str], env: dict[str, str], *, timeout: float | None,
-             check: bool, input: bytes | None) -> subprocess.CompletedProcess:
+    def _run(
+        self,
+        args: Sequence[str],
+        env: dict[str, str],
+        *,
+        timeout: float | None,
+        check: bool,
+        input: bytes | None,
+    ) -> subprocess.CompletedProcess:
         argv = ["git", *args]
         timeout = self.timeout if timeout is None else timeout
         log.debug("running %s", " ".join(argv))
@@ -334,7 +357,9 @@ class GitRemote:
                 f"git {args[0]} to {public_url(self.url)} timed out after {timeout:.0f}s"
             ) from None
         result = subprocess.CompletedProcess(
-            argv, proc.returncode, out.decode("utf-8", "replace"),
+            argv,
+            proc.returncode,
+            out.decode("utf-8", "replace"),
             redact(err.decode("utf-8", "replace"), self._secret()),
         )
         result.stdout = redact(result.stdout, self._secret())
@@ -348,18 +373,22 @@ class GitRemote:
         if _AUTH_PATTERNS.search(stderr):
             return GitAuthError(
                 f"git {what} to {url} was refused: the credentials were not accepted "
-                f"(is the token valid and not expired?)\n{tail}", stderr=stderr)
+                f"(is the token valid and not expired?)\n{tail}",
+                stderr=stderr,
+            )
         if _FORBIDDEN_PATTERNS.search(stderr):
             return GitAuthError(
                 f"git {what} to {url} was forbidden: the token lacks write access to this "
                 f"repository (GitHub: contents: write / repo scope; GitLab: write_repository)"
-                f"\n{tail}", stderr=stderr)
+                f"\n{tail}",
+                stderr=stderr,
+            )
         if _TRANSIENT_PATTERNS.search(stderr):
-            return GitTransientError(f"git {what} to {url} failed (network)\n{tail}",
-                                     stderr=stderr)
+            return GitTransientError(f"git {what} to {url} failed (network)\n{tail}", stderr=stderr)
         if _NOT_FOUND_PATTERNS.search(stderr):
-            return GitNotFoundError(f"git {what}: repository {url} not found\n{tail}",
-                                    stderr=stderr)
+            return GitNotFoundError(
+                f"git {what}: repository {url} not found\n{tail}", stderr=stderr
+            )
         return GitRemoteError(f"git {what} to {url} failed\n{tail}", stderr=stderr)
 
     # -- commands ----------------------------------------------------------------------
@@ -371,7 +400,7 @@ class GitRemote:
         for line in result.stdout.splitlines():
             sha, _, ref = line.partition("\t")
             if ref.startswith("refs/heads/"):
-                heads[ref[len("refs/heads/"):]] = sha
+                heads[ref[len("refs/heads/") :]] = sha
         return heads
 
     def fetch(self, branches: Iterable[str]) -> dict[str, str]:
@@ -383,8 +412,11 @@ class GitRemote:
         self.run(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", self.url, *refspecs])
         out = {}
         for b in branches:
-            res = self.run(["rev-parse", "--verify", "--quiet", f"{FETCH_NAMESPACE}{b}^{{commit}}"],
-                           check=False, timeout=60)
+            res = self.run(
+                ["rev-parse", "--verify", "--quiet", f"{FETCH_NAMESPACE}{b}^{{commit}}"],
+                check=False,
+                timeout=60,
+            )
             if res.returncode == 0:
                 out[b] = res.stdout.strip()
         return out
@@ -400,12 +432,16 @@ class GitRemote:
         if not commits:
             return
         if self.run(["lfs", "version"], check=False, timeout=60).returncode != 0:
-            attrs = self.run(["grep", "-l", "filter=lfs", *commits, "--", ".gitattributes",
-                              "**/.gitattributes"], check=False, timeout=60)
+            attrs = self.run(
+                ["grep", "-l", "filter=lfs", *commits, "--", ".gitattributes", "**/.gitattributes"],
+                check=False,
+                timeout=60,
+            )
             if attrs.returncode == 0 and attrs.stdout.strip():
                 raise GitRemoteError(
                     "this export stores files with Git LFS but `git lfs` is not installed; "
-                    "install git-lfs and retry")
+                    "install git-lfs and retry"
+                )
             return
         if remote_has:
             oids = self._lfs_oids(commits, remote_has)

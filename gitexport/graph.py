@@ -78,7 +78,10 @@ def analyse_graph(document: Document) -> Chain:
         problems.append(Problem("graph", "no dataset node"))
     elif len(datasets) > 1:
         problems.append(
-            Problem("graph", f"{len(datasets)} dataset nodes ({', '.join(n.id for n in datasets)}); one is allowed")
+            Problem(
+                "graph",
+                f"{len(datasets)} dataset nodes ({', '.join(n.id for n in datasets)}); one is allowed",
+            )
         )
     for ds in datasets:
         source_id = ds.data.config.get("source_id")
@@ -125,7 +128,9 @@ def analyse_graph(document: Document) -> Chain:
         if node.id in eval_skipped:
             skipped.append((node.id, eval_skipped[node.id]))
         elif node.id not in exported:
-            reason = "disabled" if node.data.disabled else "off the chain from the dataset to the model"
+            reason = (
+                "disabled" if node.data.disabled else "off the chain from the dataset to the model"
+            )
             if node.data.disabled and node.id not in exported:
                 reason = "disabled, and off the chain from the dataset to the model"
             skipped.append((node.id, reason))
@@ -160,7 +165,9 @@ def _find_cycle(nodes: dict[str, Node], outgoing: dict[str, list[str]]) -> list[
     return None
 
 
-def _choose_model(document: Document, nodes: dict[str, Node], problems: list[Problem]) -> Node | None:
+def _choose_model(
+    document: Document, nodes: dict[str, Node], problems: list[Problem]
+) -> Node | None:
     wanted = document.export.model_node
     if wanted is not None:
         node = nodes.get(wanted)
@@ -197,16 +204,23 @@ def _check_chain(chain: list[Node], model: Node) -> list[Problem]:
     splits = [n for n in chain if n.type == "feature_target_split" and not n.data.disabled]
     if not splits:
         problems.append(
-            Problem(_where(model), "no enabled feature_target_split node before the model on its chain")
+            Problem(
+                _where(model), "no enabled feature_target_split node before the model on its chain"
+            )
         )
     elif len(splits) > 1:
         problems.append(
-            Problem(_where(splits[1]), f"a second feature_target_split on the chain (first: {splits[0].id!r})")
+            Problem(
+                _where(splits[1]),
+                f"a second feature_target_split on the chain (first: {splits[0].id!r})",
+            )
         )
     for node in chain[1:-1]:
         if node.type in ("dataset", "evaluate_model") + MODEL_TYPES:
             problems.append(
-                Problem(_where(node), f"a {node.type} node cannot sit between the dataset and the model")
+                Problem(
+                    _where(node), f"a {node.type} node cannot sit between the dataset and the model"
+                )
             )
     return problems
 
@@ -215,7 +229,12 @@ def _choose_evaluate(
     model: Node, nodes: dict[str, Node], outgoing: dict[str, list[str]]
 ) -> tuple[Node | None, dict[str, str]]:
     candidates = [
-        nodes[t] for t in outgoing[model.id] if nodes[t].type == "evaluate_model" and not nodes[t].data.disabled
+        nodes[t]
+        for t in outgoing[model.id]
+        if nodes[t].type == "evaluate_model" and not nodes[t].data.disabled
     ]
-    skipped = {n.id: f"a second evaluate_model on the model (using {candidates[0].id!r})" for n in candidates[1:]}
+    skipped = {
+        n.id: f"a second evaluate_model on the model (using {candidates[0].id!r})"
+        for n in candidates[1:]
+    }
     return (candidates[0] if candidates else None), skipped

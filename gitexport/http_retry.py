@@ -89,8 +89,14 @@ def call_with_retry(
             delay = policy.backoff(attempt) if verdict.delay is None else max(verdict.delay, 0.0)
             if delay > policy.max_delay or waited + delay > policy.max_total:
                 raise RetryGaveUp(verdict.reason, delay, exc) from exc
-            log.info("%s: %s; retrying in %.0fs (attempt %d of %d)", what, verdict.reason,
-                     delay, attempt + 1, policy.attempts)
+            log.info(
+                "%s: %s; retrying in %.0fs (attempt %d of %d)",
+                what,
+                verdict.reason,
+                delay,
+                attempt + 1,
+                policy.attempts,
+            )
             policy.sleep(delay)
             waited += delay
 
@@ -121,8 +127,9 @@ def retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) 
     return None
 
 
-def classify_status(status: int | None, headers: Mapping[str, str] | None,
-                    message: str = "") -> Retryable | None:
+def classify_status(
+    status: int | None, headers: Mapping[str, str] | None, message: str = ""
+) -> Retryable | None:
     """The shared HTTP policy: which statuses are worth a retry, and after how long."""
     if status is None:
         return None

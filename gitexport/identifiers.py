@@ -15,8 +15,20 @@ import unicodedata
 # Attributes of pydantic's BaseModel (and its protected ``model_`` namespace): a field of
 # one of these names would shadow the model's own machinery.
 _RESERVED = {
-    "construct", "copy", "dict", "from_orm", "json", "parse_file", "parse_obj", "parse_raw",
-    "schema", "schema_json", "update_forward_refs", "validate", "self", "cls",
+    "construct",
+    "copy",
+    "dict",
+    "from_orm",
+    "json",
+    "parse_file",
+    "parse_obj",
+    "parse_raw",
+    "schema",
+    "schema_json",
+    "update_forward_refs",
+    "validate",
+    "self",
+    "cls",
 }
 
 

@@ -51,7 +51,12 @@ def notebook_json(text: str) -> str:
     """The nbformat 4.5 JSON of percent-format ``text``."""
     cells = []
     for i, (kind, source) in enumerate(parse_cells(text), start=1):
-        cell = {"cell_type": kind, "id": f"cell-{i}", "metadata": {}, "source": _source_lines(source)}
+        cell = {
+            "cell_type": kind,
+            "id": f"cell-{i}",
+            "metadata": {},
+            "source": _source_lines(source),
+        }
         if kind == "code":
             cell.update(execution_count=None, outputs=[])
         cells.append(cell)

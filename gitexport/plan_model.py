@@ -35,7 +35,9 @@ class Call(_Data):
         """A nested call read back from JSON is a Call again, not a plain dict."""
         if isinstance(value, dict):
             return {
-                key: Call.model_validate(v) if isinstance(v, dict) and {"module", "name", "kwargs"} <= v.keys() else v
+                key: Call.model_validate(v)
+                if isinstance(v, dict) and {"module", "name", "kwargs"} <= v.keys()
+                else v
                 for key, v in value.items()
             }
         return value

@@ -125,7 +125,11 @@ def wrap_text(value: Any, width: int = PYTHON_LINE_LENGTH - 4, indent: str = "")
     import textwrap
 
     return textwrap.fill(
-        str(value), width=width, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False
+        str(value),
+        width=width,
+        subsequent_indent=indent,
+        break_long_words=True,
+        break_on_hyphens=False,
     )
 
 
@@ -275,9 +279,7 @@ def selected_templates(plan: ExportPlan, options: RenderOptions) -> list[str]:
 
 
 def transformer_classes(plan: ExportPlan) -> list[str]:
-    return sorted(
-        {s.call.name for s in plan.steps if s.call.module == "src.features.transformers"}
-    )
+    return sorted({s.call.name for s in plan.steps if s.call.module == "src.features.transformers"})
 
 
 def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None) -> dict[str, Any]:

@@ -42,7 +42,9 @@ def _steps(plan: dict | None) -> dict[str, dict]:
 
 
 def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, dict) and not ("module" in value and "name" in value and "kwargs" in value):
+    if isinstance(value, dict) and not (
+        "module" in value and "name" in value and "kwargs" in value
+    ):
         for key, sub in value.items():
             _flat(f"{prefix}.{key}" if prefix else str(key), sub, out)
     elif isinstance(value, dict):  # a nested Call
@@ -70,7 +72,9 @@ def pipeline_changes(old: dict | None, new: dict) -> list[str]:
     before, after = _steps(old), _steps(new)
     for node_id in after.keys() - before.keys():
         s = after[node_id]
-        lines.append(f"- added node {_code(node_id)} {_cell(s['label'])} ({s['node_type']}): {_cell(s['training'])}")
+        lines.append(
+            f"- added node {_code(node_id)} {_cell(s['label'])} ({s['node_type']}): {_cell(s['training'])}"
+        )
     for node_id in before.keys() - after.keys():
         s = before[node_id]
         lines.append(f"- removed node {_code(node_id)} {_cell(s['label'])} ({s['node_type']})")
@@ -78,7 +82,9 @@ def pipeline_changes(old: dict | None, new: dict) -> list[str]:
         b, a = _params(before[node_id]), _params(after[node_id])
         changed = [k for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
         if changed or before[node_id]["node_type"] != after[node_id]["node_type"]:
-            detail = ", ".join(f"{_code(k)}: {_cell(b.get(k))} → {_cell(a.get(k))}" for k in changed)
+            detail = ", ".join(
+                f"{_code(k)}: {_cell(b.get(k))} → {_cell(a.get(k))}" for k in changed
+            )
             lines.append(f"- node {_code(node_id)} {_cell(after[node_id]['label'])}: {detail}")
     if old is not None:
         order_before = [n for n in before if n in after]
@@ -89,7 +95,9 @@ def pipeline_changes(old: dict | None, new: dict) -> list[str]:
     new_model = new["model"]
     if old_model and old_model["estimator"] != new_model["estimator"]:
         if old_model["estimator"]["name"] != new_model["estimator"]["name"]:
-            lines.append(f"- model: {old_model['estimator']['name']} → {new_model['estimator']['name']}")
+            lines.append(
+                f"- model: {old_model['estimator']['name']} → {new_model['estimator']['name']}"
+            )
         b, a = old_model["estimator"]["kwargs"], new_model["estimator"]["kwargs"]
         for k in sorted(a.keys() | b.keys()):
             if a.get(k) != b.get(k):
@@ -97,11 +105,15 @@ def pipeline_changes(old: dict | None, new: dict) -> list[str]:
     if old is not None:
         for key in ("split", "evaluation"):
             if old.get(key) != new.get(key):
-                lines.append(f"- {key} settings changed: {_cell(old.get(key))} → {_cell(new.get(key))}")
+                lines.append(
+                    f"- {key} settings changed: {_cell(old.get(key))} → {_cell(new.get(key))}"
+                )
         dropped = {s["node_id"] for s in old.get("skipped", [])}
         for s in new.get("skipped", []):
             if s["node_id"] not in dropped:
-                lines.append(f"- node {_code(s['node_id'])} {_cell(s['label'])} now skipped: {_cell(s['reason'])}")
+                lines.append(
+                    f"- node {_code(s['node_id'])} {_cell(s['label'])} now skipped: {_cell(s['reason'])}"
+                )
     return lines
 
 
@@ -132,8 +144,11 @@ def artifact_lines(old: dict | None, new: dict | None) -> list[str]:
         b, a = before.get(path), after.get(path)
         if b != a:
             lines.append(f"- {_code(path)}: {(b or 'none')[:12]} → {(a or 'removed')[:12]}")
-    for key, label in (("data_sha256", "training data"), ("template_sha256", "templates"),
-                       ("gitexport_version", "gitexport")):
+    for key, label in (
+        ("data_sha256", "training data"),
+        ("template_sha256", "templates"),
+        ("gitexport_version", "gitexport"),
+    ):
         if old and old.get(key) != (new or {}).get(key):
             lines.append(f"- {label}: {str(old.get(key))[:12]} → {str((new or {}).get(key))[:12]}")
     return lines
@@ -153,8 +168,17 @@ def file_table(changes: list[FileChange]) -> list[str]:
 
 def lineage_table(lineage: dict) -> list[str]:
     rows = ["| | |", "|---|---|"]
-    for key in ("pipeline_id", "pipeline_version", "canvas_owner", "graph_sha256", "data_sha256",
-                "template_sha256", "gitexport_version", "catalog_version", "export_id"):
+    for key in (
+        "pipeline_id",
+        "pipeline_version",
+        "canvas_owner",
+        "graph_sha256",
+        "data_sha256",
+        "template_sha256",
+        "gitexport_version",
+        "catalog_version",
+        "export_id",
+    ):
         if key in lineage:
             rows.append(f"| {key} | {_code(lineage[key])} |")
     for path, digest in sorted(lineage.get("model_sha256", {}).items()):
@@ -174,11 +198,18 @@ def render_summary(
     plan = new.plan or {}
     pipeline = plan.get("pipeline", {})
     old_version = ((old.plan or {}).get("pipeline") or {}).get("version")
-    title = f"{_cell(pipeline.get('name', ''))}: version {old_version} → {pipeline.get('version')}" \
-        if old_version is not None else f"{_cell(pipeline.get('name', ''))}: version {pipeline.get('version')} (first export)"
+    title = (
+        f"{_cell(pipeline.get('name', ''))}: version {old_version} → {pipeline.get('version')}"
+        if old_version is not None
+        else f"{_cell(pipeline.get('name', ''))}: version {pipeline.get('version')} (first export)"
+    )
     out = [f"## Canvas pipeline {title}", ""]
     changes_lines = pipeline_changes(old.plan, plan) if new.plan else []
-    out += ["### Pipeline changes", ""] + (changes_lines or ["No change to the pipeline's nodes or model."]) + [""]
+    out += (
+        ["### Pipeline changes", ""]
+        + (changes_lines or ["No change to the pipeline's nodes or model."])
+        + [""]
+    )
     table = metrics_table(old.metrics, new.metrics, canvas_metrics)
     if table:
         out += ["### Metrics", ""] + table + [""]
@@ -189,5 +220,9 @@ def render_summary(
         out += ["### Artifacts", ""] + artifacts + [""]
     out += ["### Files", ""] + file_table(changes) + [""]
     if new.lineage:
-        out += ["<details><summary>Lineage</summary>", ""] + lineage_table(new.lineage) + ["", "</details>", ""]
+        out += (
+            ["<details><summary>Lineage</summary>", ""]
+            + lineage_table(new.lineage)
+            + ["", "</details>", ""]
+        )
     return "\n".join(out)

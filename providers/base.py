@@ -134,18 +134,33 @@ class Provider(Protocol):
         """Make *branch* the default branch (after it was first pushed)."""
         ...
 
-    def find_open_pr(self, repo: RepoRef, head: str, base: str) -> PullRequest | None:
-        ...
+    def find_open_pr(self, repo: RepoRef, head: str, base: str) -> PullRequest | None: ...
 
     def open_or_update_pr(
-        self, repo: RepoRef, head: str, base: str, title: str, body: str, *,
-        draft: bool = False, labels: Sequence[str] = (LABEL,), reviewers: Sequence[str] = (),
+        self,
+        repo: RepoRef,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        *,
+        draft: bool = False,
+        labels: Sequence[str] = (LABEL,),
+        reviewers: Sequence[str] = (),
     ) -> PullRequest:
         """Open a PR/MR head→base, or edit the open one's title/body (never a second one)."""
         ...
 
-    def upload_release(self, repo: RepoRef, tag: str, name: str, files: Sequence[Path], *,
-                       target: str, body: str = "") -> list[Artifact]:
+    def upload_release(
+        self,
+        repo: RepoRef,
+        tag: str,
+        name: str,
+        files: Sequence[Path],
+        *,
+        target: str,
+        body: str = "",
+    ) -> list[Artifact]:
         """Create (or reuse) release *tag* at commit *target*, upload *files* (streamed)."""
         ...
 
@@ -186,8 +201,14 @@ def release_tag(version: str) -> str:
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> str | None:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                          timeout=120, env=_plain_env(), check=False)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_plain_env(),
+        check=False,
+    )
     if proc.returncode != 0:
         if check:
             raise UserError(f"git {' '.join(args)} failed in {repo}: {redact(proc.stderr.strip())}")
@@ -209,14 +230,25 @@ def _rev(repo: Path, ref: str) -> str | None:
 
 
 def _is_ancestor(repo: Path, a: str, b: str) -> bool:
-    proc = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", a, b],
-                          capture_output=True, timeout=120, env=_plain_env(), check=False)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "merge-base", "--is-ancestor", a, b],
+        capture_output=True,
+        timeout=120,
+        env=_plain_env(),
+        check=False,
+    )
     return proc.returncode == 0
 
 
 def _trailer(repo: Path, commit: str, key: str) -> str | None:
-    out = _git(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly,separator=%x00)",
-               commit, check=False)
+    out = _git(
+        repo,
+        "log",
+        "-1",
+        f"--format=%(trailers:key={key},valueonly,separator=%x00)",
+        commit,
+        check=False,
+    )
     value = (out or "").strip().split("\x00")[0].strip()
     return value or None
 
@@ -224,16 +256,35 @@ def _trailer(repo: Path, commit: str, key: str) -> str | None:
 def _holds_pipeline(repo: Path, commits: Sequence[str], pipeline_id: str, depth: int = 500) -> bool:
     if not commits:
         return False
-    out = _git(repo, "log", f"-n{depth}", "--format=%(trailers:key=Pipeline-Id,valueonly)",
-               *commits, check=False) or ""
+    out = (
+        _git(
+            repo,
+            "log",
+            f"-n{depth}",
+            "--format=%(trailers:key=Pipeline-Id,valueonly)",
+            *commits,
+            check=False,
+        )
+        or ""
+    )
     return any(line.strip() == pipeline_id for line in out.splitlines())
 
 
 def _foreign_commits(repo: Path, remote_tip: str, pipeline_id: str) -> list[str]:
     """Commits of *remote_tip* that are in no local branch and are not gitexport commits."""
-    out = _git(repo, "rev-list", "--format=%H%x00%an%x00%s%x00%(trailers:key=Pipeline-Id,"
-               "valueonly,separator=%x2C)", "--no-commit-header", remote_tip,
-               "--not", "--branches", check=False) or ""
+    out = (
+        _git(
+            repo,
+            "rev-list",
+            "--format=%H%x00%an%x00%s%x00%(trailers:key=Pipeline-Id,valueonly,separator=%x2C)",
+            "--no-commit-header",
+            remote_tip,
+            "--not",
+            "--branches",
+            check=False,
+        )
+        or ""
+    )
     foreign = []
     for line in out.splitlines():
         parts = line.split("\x00")
@@ -312,15 +363,27 @@ def publish(
 
     pr: PullRequest | None = None
     for attempt in (1, 2):
-        plan = _make_plan(local, remote, spec, branch, local_main, local_export, source,
-                          adopt=adopt, git_call=git_call, repo=repo)
+        plan = _make_plan(
+            local,
+            remote,
+            spec,
+            branch,
+            local_main,
+            local_export,
+            source,
+            adopt=adopt,
+            git_call=git_call,
+            repo=repo,
+        )
         if not plan.updates:
             break
         # LFS objects first: no ref may point at a commit whose objects are missing.
         updates = plan.updates
         remote_has = [c for c in plan.remote_heads.values() if _rev(local, c) is not None]
-        git_call(lambda u=updates, h=remote_has: remote.lfs_push([x.source for x in u], remote_has=h),
-                 "git lfs push")
+        git_call(
+            lambda u=updates, h=remote_has: remote.lfs_push([x.source for x in u], remote_has=h),
+            "git lfs push",
+        )
         try:
             git_call(lambda u=updates: remote.push(u), "git push")
             break
@@ -328,7 +391,8 @@ def publish(
             if attempt == 2:
                 raise UserError(
                     f"the push to {repo.web_url} was rejected twice; the remote keeps moving "
-                    f"({exc}). Nothing was overwritten; try again later.") from None
+                    f"({exc}). Nothing was overwritten; try again later."
+                ) from None
             log.info("push rejected (%s); fetching and trying once more", exc)
 
     pushed_commit = None
@@ -343,14 +407,30 @@ def publish(
         result_branch = branch
         export_pushed = any(u.remote_ref == f"refs/heads/{branch}" for u in plan.updates)
         if export_pushed:
-            pr = provider.open_or_update_pr(repo, branch, BASE_BRANCH, title, body, draft=draft,
-                                            labels=labels, reviewers=reviewers)
+            pr = provider.open_or_update_pr(
+                repo,
+                branch,
+                BASE_BRANCH,
+                title,
+                body,
+                draft=draft,
+                labels=labels,
+                reviewers=reviewers,
+            )
             status = "pr_opened" if pr.created else "pr_updated"
         else:
             pr = provider.find_open_pr(repo, branch, BASE_BRANCH)
             if pr is None:  # an earlier run pushed the branch but could not open the PR
-                pr = provider.open_or_update_pr(repo, branch, BASE_BRANCH, title, body,
-                                                draft=draft, labels=labels, reviewers=reviewers)
+                pr = provider.open_or_update_pr(
+                    repo,
+                    branch,
+                    BASE_BRANCH,
+                    title,
+                    body,
+                    draft=draft,
+                    labels=labels,
+                    reviewers=reviewers,
+                )
                 status = "pr_opened"
             else:
                 status = "up_to_date"
@@ -364,12 +444,18 @@ def publish(
     if artifacts == "release" and release_files and pushed_commit:
         version = _trailer(local, pushed_commit, "Pipeline-Version")
         if not version:
-            raise UserError(f"commit {pushed_commit[:10]} has no Pipeline-Version trailer: "
-                            "cannot name the release")
+            raise UserError(
+                f"commit {pushed_commit[:10]} has no Pipeline-Version trailer: "
+                "cannot name the release"
+            )
         uploaded = provider.upload_release(
-            repo, release_tag(version), f"{spec.pipeline_id} {version}",
-            [Path(f) for f in release_files], target=pushed_commit,
-            body=f"Artifacts of pipeline `{spec.pipeline_id}` version {version}.")
+            repo,
+            release_tag(version),
+            f"{spec.pipeline_id} {version}",
+            [Path(f) for f in release_files],
+            target=pushed_commit,
+            body=f"Artifacts of pipeline `{spec.pipeline_id}` version {version}.",
+        )
 
     return PushResult(
         repo_url=repo.web_url,
@@ -383,19 +469,29 @@ def publish(
     )
 
 
-def _make_plan(local: Path, remote: GitRemote, spec: RepoSpec, branch: str, local_main: str,
-               local_export: str | None, source: str, *, adopt: bool, git_call: Callable,
-               repo: RepoRef) -> _Plan:
+def _make_plan(
+    local: Path,
+    remote: GitRemote,
+    spec: RepoSpec,
+    branch: str,
+    local_main: str,
+    local_export: str | None,
+    source: str,
+    *,
+    adopt: bool,
+    git_call: Callable,
+    repo: RepoRef,
+) -> _Plan:
     heads: dict[str, str] = git_call(remote.ls_remote, "git ls-remote")
     wanted = [b for b in (BASE_BRANCH, branch) if b in heads]
     fetched: dict[str, str] = git_call(lambda: remote.fetch(wanted), "git fetch") if wanted else {}
-    if heads and not adopt and not _holds_pipeline(local, list(fetched.values()),
-                                                   spec.pipeline_id):
+    if heads and not adopt and not _holds_pipeline(local, list(fetched.values()), spec.pipeline_id):
         raise UserError(
             f"{repo.web_url} already exists and does not hold the exports of pipeline "
             f"{spec.pipeline_id!r} (no `Pipeline-Id: {spec.pipeline_id}` commit on "
             f"{' or '.join(wanted) or 'any of its branches we look at'}); choose another "
-            "repository name, or pass --adopt to push into it anyway")
+            "repository name, or pass --adopt to push into it anyway"
+        )
     updates: list[RefUpdate] = []
     main_pushed = False
     remote_main = fetched.get(BASE_BRANCH)
@@ -418,7 +514,8 @@ def _make_plan(local: Path, remote: GitRemote, spec: RepoSpec, branch: str, loca
                 raise UserError(
                     f"the branch {branch} on {repo.web_url} has {len(foreign)} commit(s) that "
                     f"gitexport did not make:\n{listed}\nRefusing to overwrite them. Merge them "
-                    f"into {BASE_BRANCH} (or the export), or delete the branch, then push again.")
+                    f"into {BASE_BRANCH} (or the export), or delete the branch, then push again."
+                )
             updates.append(RefUpdate(source, f"refs/heads/{branch}", remote_export))
     return _Plan(updates, main_pushed, export_needed, source, heads)
 

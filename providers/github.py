@@ -64,21 +64,25 @@ class GitHubProvider:
         self._app_auth = None
         if app_id is not None or private_key_path is not None or installation_id is not None:
             if not (app_id and private_key_path and installation_id):
-                raise UserError("a GitHub App needs all of: app id, private key file, "
-                                "installation id")
+                raise UserError(
+                    "a GitHub App needs all of: app id, private key file, installation id"
+                )
             try:
                 pem = Path(private_key_path).read_text()
             except OSError as exc:
-                raise UserError(f"cannot read the GitHub App private key {private_key_path}: "
-                                f"{exc.strerror}") from None
+                raise UserError(
+                    f"cannot read the GitHub App private key {private_key_path}: {exc.strerror}"
+                ) from None
             auth = Auth.AppAuth(int(app_id), pem).get_installation_auth(int(installation_id))
             self._app_auth = auth
             self._token = None
         else:
             token = token if token is not None else os.environ.get(token_env)
             if not token:
-                raise UserError(f"no GitHub token: set the environment variable {token_env} "
-                                "(a token with repo / contents+pull-requests write access)")
+                raise UserError(
+                    f"no GitHub token: set the environment variable {token_env} "
+                    "(a token with repo / contents+pull-requests write access)"
+                )
             register_secret(token)
             self._token = token
             auth = Auth.Token(token)
@@ -96,8 +100,7 @@ class GitHubProvider:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable[[], T], *, permission: str = "",
-              target: str = "") -> T:
+    def _call(self, what: str, fn: Callable[[], T], *, permission: str = "", target: str = "") -> T:
         def classify(exc: BaseException):
             if isinstance(exc, GithubException):
                 return classify_status(exc.status, exc.headers, _message(exc))
@@ -110,29 +113,37 @@ class GitHubProvider:
         except GithubException as exc:
             raise self._user_error(what, exc, permission, target) from None
 
-    def _user_error(self, what: str, exc: GithubException, permission: str,
-                    target: str) -> UserError:
+    def _user_error(
+        self, what: str, exc: GithubException, permission: str, target: str
+    ) -> UserError:
         msg = redact(_message(exc))
         status = exc.status
         where = f" on {target}" if target else ""
         if status == 401:
-            return UserError(f"GitHub rejected the credentials ({status} {msg}) while trying to "
-                             f"{what}: check that the token is valid and not expired")
+            return UserError(
+                f"GitHub rejected the credentials ({status} {msg}) while trying to "
+                f"{what}: check that the token is valid and not expired"
+            )
         if status == 403:
             need = f"; the token needs {permission}" if permission else ""
             return UserError(f"GitHub refused to {what}{where} (403 {msg}){need}")
         if status == 404:
             need = f" (needs {permission})" if permission else ""
-            return UserError(f"GitHub: cannot {what}: {target or 'it'} was not found, or the "
-                             f"token cannot see it{need}")
+            return UserError(
+                f"GitHub: cannot {what}: {target or 'it'} was not found, or the "
+                f"token cannot see it{need}"
+            )
         if status in (429, 500, 502, 503, 504):
             return UserError(f"GitHub: {what} kept failing ({status} {msg}); try again later")
         return UserError(f"GitHub: {what}{where} failed ({status} {msg})")
 
     def _secret(self) -> str:
         if self._app_auth is not None:
-            token = self._call("obtain an installation token", lambda: self._app_auth.token,
-                               permission="a valid App id, key and installation id")
+            token = self._call(
+                "obtain an installation token",
+                lambda: self._app_auth.token,
+                permission="a valid App id, key and installation id",
+            )
             register_secret(token)
             return token
         return self._token  # type: ignore[return-value]
@@ -146,7 +157,9 @@ class GitHubProvider:
         if self._app_auth is not None:
             raise UserError("with a GitHub App, say which owner (org or user) the repo goes to")
         if self._login is None:
-            self._login = self._call("read the authenticated user", lambda: self.gh.get_user().login)
+            self._login = self._call(
+                "read the authenticated user", lambda: self.gh.get_user().login
+            )
         return self._login
 
     # -- repository --------------------------------------------------------------------
@@ -167,16 +180,20 @@ class GitHubProvider:
             attempted.append(True)
             return self._create(owner, spec), True
 
-        repo, created = self._call("find or create the repository", step, target=full,
-                                   permission="repo (classic) or administration: write")
+        repo, created = self._call(
+            "find or create the repository",
+            step,
+            target=full,
+            permission="repo (classic) or administration: write",
+        )
         self._repos[repo.full_name] = repo
         return self._ref(repo, created)
 
     def _gh_repo(self, ref: RepoRef):
         if ref.full_name not in self._repos:
             self._repos[ref.full_name] = self._call(
-                "open the repository", lambda: self.gh.get_repo(ref.full_name),
-                target=ref.full_name)
+                "open the repository", lambda: self.gh.get_repo(ref.full_name), target=ref.full_name
+            )
         return self._repos[ref.full_name]
 
     def _create(self, owner: str, spec: RepoSpec):
@@ -193,22 +210,32 @@ class GitHubProvider:
         try:
             # auto_init=False: an empty repo; GitHub ignores a default branch here, so main is
             # pushed first and made the default afterwards (set_default_branch).
-            return parent.create_repo(spec.name, description=spec.description,
-                                      private=private, auto_init=False, **kwargs)
+            return parent.create_repo(
+                spec.name, description=spec.description, private=private, auto_init=False, **kwargs
+            )
         except GithubException as exc:
             if exc.status == 422 and "already exists" in _message(exc).lower():
                 return self.gh.get_repo(f"{owner}/{spec.name}")  # a lost earlier attempt
             raise
 
     def _ref(self, repo, created: bool) -> RepoRef:
-        return RepoRef(owner=repo.owner.login, name=repo.name, clone_url=repo.clone_url,
-                       web_url=repo.html_url, default_branch=repo.default_branch,
-                       created=created, id=repo.id)
+        return RepoRef(
+            owner=repo.owner.login,
+            name=repo.name,
+            clone_url=repo.clone_url,
+            web_url=repo.html_url,
+            default_branch=repo.default_branch,
+            created=created,
+            id=repo.id,
+        )
 
     def set_default_branch(self, repo: RepoRef, branch: str) -> None:
-        self._call("set the default branch",
-                   lambda: self._gh_repo(repo).edit(default_branch=branch),
-                   target=repo.full_name, permission="administration: write")
+        self._call(
+            "set the default branch",
+            lambda: self._gh_repo(repo).edit(default_branch=branch),
+            target=repo.full_name,
+            permission="administration: write",
+        )
 
     # -- pull requests -----------------------------------------------------------------
 
@@ -221,13 +248,26 @@ class GitHubProvider:
         return None
 
     def find_open_pr(self, repo: RepoRef, head: str, base: str) -> PullRequest | None:
-        pr = self._call("list pull requests", lambda: self._find(repo, head, base),
-                        target=repo.full_name, permission="pull requests: read")
+        pr = self._call(
+            "list pull requests",
+            lambda: self._find(repo, head, base),
+            target=repo.full_name,
+            permission="pull requests: read",
+        )
         return PullRequest(pr.number, pr.html_url, created=False) if pr else None
 
-    def open_or_update_pr(self, repo: RepoRef, head: str, base: str, title: str, body: str, *,
-                          draft: bool = False, labels: Sequence[str] = (LABEL,),
-                          reviewers: Sequence[str] = ()) -> PullRequest:
+    def open_or_update_pr(
+        self,
+        repo: RepoRef,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        *,
+        draft: bool = False,
+        labels: Sequence[str] = (LABEL,),
+        reviewers: Sequence[str] = (),
+    ) -> PullRequest:
         gh_repo = self._gh_repo(repo)
 
         def step():
@@ -238,32 +278,42 @@ class GitHubProvider:
                     pr.edit(title=title, body=body)
                 return pr, False, changed
             try:
-                pr = gh_repo.create_pull(base=base, head=head, title=title, body=body,
-                                         draft=draft)
+                pr = gh_repo.create_pull(base=base, head=head, title=title, body=body, draft=draft)
             except GithubException as exc:
                 if draft and exc.status == 422 and "draft" in _message(exc).lower():
-                    log.warning("draft pull requests are not available in %s; opening a "
-                                "regular one", repo.full_name)
+                    log.warning(
+                        "draft pull requests are not available in %s; opening a regular one",
+                        repo.full_name,
+                    )
                     pr = gh_repo.create_pull(base=base, head=head, title=title, body=body)
                 else:
                     raise
             return pr, True, False
 
-        pr, created, changed = self._call("open or update the pull request", step,
-                                          target=repo.full_name,
-                                          permission="pull requests: write")
+        pr, created, changed = self._call(
+            "open or update the pull request",
+            step,
+            target=repo.full_name,
+            permission="pull requests: write",
+        )
         names = {label.name for label in pr.labels} if not created else set()
         missing = [label for label in labels if label not in names]
         if missing:
-            self._call("label the pull request", lambda: pr.add_to_labels(*missing),
-                       target=repo.full_name, permission="issues: write")
+            self._call(
+                "label the pull request",
+                lambda: pr.add_to_labels(*missing),
+                target=repo.full_name,
+                permission="issues: write",
+            )
         if created and reviewers:
             users = [r for r in reviewers if "/" not in r]
             teams = [r.split("/", 1)[1] for r in reviewers if "/" in r]
             try:
-                self._call("request reviewers",
-                           lambda: pr.create_review_request(reviewers=users, team_reviewers=teams),
-                           target=repo.full_name)
+                self._call(
+                    "request reviewers",
+                    lambda: pr.create_review_request(reviewers=users, team_reviewers=teams),
+                    target=repo.full_name,
+                )
             except UserError as exc:  # a reviewer who cannot review must not fail the export
                 log.warning("%s", exc)
         return PullRequest(pr.number, pr.html_url, created=created, updated=changed)
@@ -274,8 +324,16 @@ class GitHubProvider:
         # GitHub's browser_download_url of a release asset.
         return f"{repo.web_url}/releases/download/{quote(tag, safe='')}/{quote(filename, safe='')}"
 
-    def upload_release(self, repo: RepoRef, tag: str, name: str, files: Sequence[Path], *,
-                       target: str, body: str = "") -> list[Artifact]:
+    def upload_release(
+        self,
+        repo: RepoRef,
+        tag: str,
+        name: str,
+        files: Sequence[Path],
+        *,
+        target: str,
+        body: str = "",
+    ) -> list[Artifact]:
         gh_repo = self._gh_repo(repo)
 
         def get_or_create():
@@ -284,11 +342,16 @@ class GitHubProvider:
             except GithubException as exc:
                 if exc.status != 404:
                     raise
-            return gh_repo.create_git_release(tag=tag, name=name, message=body,
-                                              target_commitish=target)
+            return gh_repo.create_git_release(
+                tag=tag, name=name, message=body, target_commitish=target
+            )
 
-        release = self._call(f"create release {tag}", get_or_create, target=repo.full_name,
-                             permission="contents: write")
+        release = self._call(
+            f"create release {tag}",
+            get_or_create,
+            target=repo.full_name,
+            permission="contents: write",
+        )
         artifacts = []
         for path in files:
             path = Path(path)
@@ -300,11 +363,13 @@ class GitHubProvider:
                         if (asset.digest or "") == f"sha256:{sha}":
                             return asset  # already there (a lost earlier attempt, or a rerun)
                         asset.delete_asset()
-                return release.upload_asset(str(path), name=path.name,
-                                            content_type="application/octet-stream")
+                return release.upload_asset(
+                    str(path), name=path.name, content_type="application/octet-stream"
+                )
 
-            asset = self._call(f"upload {path.name}", upload, target=repo.full_name,
-                               permission="contents: write")
+            asset = self._call(
+                f"upload {path.name}", upload, target=repo.full_name, permission="contents: write"
+            )
             artifacts.append(Artifact(path.name, asset.browser_download_url, sha, size))
         return artifacts
 
@@ -315,8 +380,9 @@ def _message(exc: GithubException) -> str:
         text = str(data.get("message", ""))
         errors = data.get("errors")
         if errors:
-            text += " " + "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
-                                    for e in errors)
+            text += " " + "; ".join(
+                str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+            )
         return text.strip()
     return str(data or "")
 

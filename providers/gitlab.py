@@ -41,13 +41,21 @@ DEFAULT_URL = "https://gitlab.com"
 class GitLabProvider:
     name = "gitlab"
 
-    def __init__(self, *, token: str | None = None, token_env: str = "GITLAB_TOKEN",
-                 base_url: str = DEFAULT_URL, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None):
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        token_env: str = "GITLAB_TOKEN",
+        base_url: str = DEFAULT_URL,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ):
         token = token if token is not None else os.environ.get(token_env)
         if not token:
-            raise UserError(f"no GitLab token: set the environment variable {token_env} "
-                            "(a token with the api scope)")
+            raise UserError(
+                f"no GitLab token: set the environment variable {token_env} "
+                "(a token with the api scope)"
+            )
         register_secret(token)
         self._token = token
         self.base_url = base_url.rstrip("/")
@@ -55,8 +63,14 @@ class GitLabProvider:
         self._last = threading.local()
         session = requests.Session()
         session.hooks["response"].append(self._remember)
-        self.gl = gitlab.Gitlab(self.base_url, private_token=token, timeout=timeout,
-                                retry_transient_errors=False, per_page=100, session=session)
+        self.gl = gitlab.Gitlab(
+            self.base_url,
+            private_token=token,
+            timeout=timeout,
+            retry_transient_errors=False,
+            per_page=100,
+            session=session,
+        )
         original = self.gl.http_request
 
         def http_request(*args, **kwargs):
@@ -74,8 +88,7 @@ class GitLabProvider:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable[[], T], *, permission: str = "",
-              target: str = "") -> T:
+    def _call(self, what: str, fn: Callable[[], T], *, permission: str = "", target: str = "") -> T:
         def classify(exc: BaseException):
             if isinstance(exc, GitlabError):
                 headers = getattr(self._last, "headers", None)
@@ -95,15 +108,19 @@ class GitLabProvider:
         status, msg = exc.response_code, redact(exc.error_message)
         where = f" on {target}" if target else ""
         if status == 401:
-            return UserError(f"GitLab rejected the token ({status} {msg}) while trying to {what}:"
-                             " check that it is valid, not expired, and has the api scope")
+            return UserError(
+                f"GitLab rejected the token ({status} {msg}) while trying to {what}:"
+                " check that it is valid, not expired, and has the api scope"
+            )
         if status == 403:
             need = f"; the token needs {permission}" if permission else ""
             return UserError(f"GitLab refused to {what}{where} (403 {msg}){need}")
         if status == 404:
             need = f" (needs {permission})" if permission else ""
-            return UserError(f"GitLab: cannot {what}: {target or 'it'} was not found, or the "
-                             f"token cannot see it{need}")
+            return UserError(
+                f"GitLab: cannot {what}: {target or 'it'} was not found, or the "
+                f"token cannot see it{need}"
+            )
         if status in (429, 500, 502, 503, 504):
             return UserError(f"GitLab: {what} kept failing ({status} {msg}); try again later")
         return UserError(f"GitLab: {what}{where} failed ({status} {msg})")
@@ -113,6 +130,7 @@ class GitLabProvider:
 
     def _user(self) -> str:
         if self._username is None:
+
             def me():
                 self.gl.auth()
                 return self.gl.user.username
@@ -133,20 +151,34 @@ class GitLabProvider:
             except GitlabError as exc:
                 if exc.response_code != 404:
                     raise
-            data = {"name": spec.name, "path": spec.name, "visibility": spec.visibility,
-                    "description": spec.description, "initialize_with_readme": False}
+            data = {
+                "name": spec.name,
+                "path": spec.name,
+                "visibility": spec.visibility,
+                "description": spec.description,
+                "initialize_with_readme": False,
+            }
             if owner != self._user():
                 data["namespace_id"] = self.gl.namespaces.get(owner).id
             attempted.append(True)
             return self.gl.projects.create(data), True
 
-        project, created = self._call("find or create the project", step, target=full,
-                                      permission="the api scope and at least Developer "
-                                                 "(Maintainer to create in a group)")
+        project, created = self._call(
+            "find or create the project",
+            step,
+            target=full,
+            permission="the api scope and at least Developer (Maintainer to create in a group)",
+        )
         owner_path, _, name = project.path_with_namespace.rpartition("/")
-        return RepoRef(owner=owner_path, name=name, clone_url=project.http_url_to_repo,
-                       web_url=project.web_url, default_branch=project.default_branch,
-                       created=created, id=project.id)
+        return RepoRef(
+            owner=owner_path,
+            name=name,
+            clone_url=project.http_url_to_repo,
+            web_url=project.web_url,
+            default_branch=project.default_branch,
+            created=created,
+            id=project.id,
+        )
 
     def _project(self, repo: RepoRef):
         return self.gl.projects.get(repo.id, lazy=True)
@@ -157,24 +189,36 @@ class GitLabProvider:
             project.default_branch = branch
             project.save()
 
-        self._call("set the default branch", edit, target=repo.full_name,
-                   permission="Maintainer role")
+        self._call(
+            "set the default branch", edit, target=repo.full_name, permission="Maintainer role"
+        )
 
     # -- merge requests ----------------------------------------------------------------
 
     def _find(self, repo: RepoRef, head: str, base: str):
-        mrs = self._project(repo).mergerequests.list(state="opened", source_branch=head,
-                                                     target_branch=base, get_all=True)
+        mrs = self._project(repo).mergerequests.list(
+            state="opened", source_branch=head, target_branch=base, get_all=True
+        )
         return next((mr for mr in mrs if mr.source_branch == head), None)
 
     def find_open_pr(self, repo: RepoRef, head: str, base: str) -> PullRequest | None:
-        mr = self._call("list merge requests", lambda: self._find(repo, head, base),
-                        target=repo.full_name)
+        mr = self._call(
+            "list merge requests", lambda: self._find(repo, head, base), target=repo.full_name
+        )
         return PullRequest(mr.iid, mr.web_url, created=False) if mr else None
 
-    def open_or_update_pr(self, repo: RepoRef, head: str, base: str, title: str, body: str, *,
-                          draft: bool = False, labels: Sequence[str] = (LABEL,),
-                          reviewers: Sequence[str] = ()) -> PullRequest:
+    def open_or_update_pr(
+        self,
+        repo: RepoRef,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        *,
+        draft: bool = False,
+        labels: Sequence[str] = (LABEL,),
+        reviewers: Sequence[str] = (),
+    ) -> PullRequest:
         reviewer_ids = self._user_ids(reviewers) if reviewers else []
 
         def step():
@@ -189,23 +233,32 @@ class GitLabProvider:
                         mr.labels = list(mr.labels or []) + missing
                     mr.save()
                 return mr, False, changed
-            data = {"source_branch": head, "target_branch": base,
-                    "title": f"Draft: {title}" if draft else title, "description": body,
-                    "labels": ",".join(labels), "remove_source_branch": True}
+            data = {
+                "source_branch": head,
+                "target_branch": base,
+                "title": f"Draft: {title}" if draft else title,
+                "description": body,
+                "labels": ",".join(labels),
+                "remove_source_branch": True,
+            }
             if reviewer_ids:
                 data["reviewer_ids"] = reviewer_ids
             return self._project(repo).mergerequests.create(data), True, False
 
-        mr, created, changed = self._call("open or update the merge request", step,
-                                          target=repo.full_name,
-                                          permission="Developer role (api scope)")
+        mr, created, changed = self._call(
+            "open or update the merge request",
+            step,
+            target=repo.full_name,
+            permission="Developer role (api scope)",
+        )
         return PullRequest(mr.iid, mr.web_url, created=created, updated=changed)
 
     def _user_ids(self, usernames: Sequence[str]) -> list[int]:
         ids = []
         for name in usernames:
-            users = self._call(f"look up reviewer {name}",
-                               lambda name=name: self.gl.users.list(username=name))
+            users = self._call(
+                f"look up reviewer {name}", lambda name=name: self.gl.users.list(username=name)
+            )
             if users:
                 ids.append(users[0].id)
             else:
@@ -216,12 +269,15 @@ class GitLabProvider:
 
     @staticmethod
     def _package_path(project_id, package: str, version: str, filename: str) -> str:
-        return (f"/projects/{project_id}/packages/generic/{quote(package, safe='')}/"
-                f"{quote(version, safe='')}/{quote(filename, safe='')}")
+        return (
+            f"/projects/{project_id}/packages/generic/{quote(package, safe='')}/"
+            f"{quote(version, safe='')}/{quote(filename, safe='')}"
+        )
 
     def release_asset_url(self, repo: RepoRef, tag: str, filename: str) -> str:
         return self.gl.api_url + self._package_path(
-            repo.id, _package_name(repo.name), _package_version(tag), filename)
+            repo.id, _package_name(repo.name), _package_version(tag), filename
+        )
 
     def upload_package_file(self, project_id, package: str, version: str, path: Path) -> str:
         """PUT *path* to the generic package registry, streamed; returns its download URL.
@@ -230,23 +286,33 @@ class GitLabProvider:
         """
         api_path = self._package_path(project_id, package, version, Path(path).name)
         with open(path, "rb") as fh:  # requests sends a file object in blocks
-            self.gl.http_put(api_path, post_data=fh, raw=True,
-                             query_data={"select": "package_file"})
+            self.gl.http_put(
+                api_path, post_data=fh, raw=True, query_data={"select": "package_file"}
+            )
         return f"{self.gl.api_url}{api_path}"
 
-    def upload_release(self, repo: RepoRef, tag: str, name: str, files: Sequence[Path], *,
-                       target: str, body: str = "") -> list[Artifact]:
+    def upload_release(
+        self,
+        repo: RepoRef,
+        tag: str,
+        name: str,
+        files: Sequence[Path],
+        *,
+        target: str,
+        body: str = "",
+    ) -> list[Artifact]:
         package = _package_name(repo.name)
         version = _package_version(tag)
         artifacts = []
         for path in files:
             path = Path(path)
             sha, size = sha256_file(path)
-            url = self._call(f"upload {path.name}",
-                             lambda path=path: self.upload_package_file(repo.id, package,
-                                                                        version, path),
-                             target=repo.full_name,
-                             permission="the api scope and Developer role (package registry)")
+            url = self._call(
+                f"upload {path.name}",
+                lambda path=path: self.upload_package_file(repo.id, package, version, path),
+                target=repo.full_name,
+                permission="the api scope and Developer role (package registry)",
+            )
             artifacts.append(Artifact(path.name, url, sha, size))
 
         project = self._project(repo)
@@ -257,12 +323,18 @@ class GitLabProvider:
             except GitlabError as exc:
                 if exc.response_code != 404:
                     raise
-            return project.releases.create({"tag_name": tag, "name": name, "ref": target,
-                                            "description": body or name})
+            return project.releases.create(
+                {"tag_name": tag, "name": name, "ref": target, "description": body or name}
+            )
 
-        release = self._call(f"create release {tag}", get_or_create, target=repo.full_name,
-                             permission="Developer role")
+        release = self._call(
+            f"create release {tag}",
+            get_or_create,
+            target=repo.full_name,
+            permission="Developer role",
+        )
         for artifact in artifacts:
+
             def link(artifact=artifact):
                 existing = {lk.name: lk for lk in release.links.list(get_all=True)}
                 old = existing.get(artifact.name)
@@ -270,8 +342,9 @@ class GitLabProvider:
                     return
                 if old is not None:
                     old.delete()
-                release.links.create({"name": artifact.name, "url": artifact.url,
-                                      "link_type": "package"})
+                release.links.create(
+                    {"name": artifact.name, "url": artifact.url, "link_type": "package"}
+                )
 
             self._call(f"link {artifact.name} to release {tag}", link, target=repo.full_name)
         return artifacts

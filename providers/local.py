@@ -48,29 +48,44 @@ class LocalProvider:
         if spec.description and created:
             (self.path / "description").write_text(spec.description.strip() + "\n")
         head = self._git("symbolic-ref", "--short", "HEAD", check=False)
-        return RepoRef(owner=self.path.parent.name or "local",
-                       name=self.path.name.removesuffix(".git"),
-                       clone_url=self.path.as_uri(), web_url=self.path.as_uri(),
-                       default_branch=(head or "").strip() or None, created=created,
-                       id=str(self.path))
+        return RepoRef(
+            owner=self.path.parent.name or "local",
+            name=self.path.name.removesuffix(".git"),
+            clone_url=self.path.as_uri(),
+            web_url=self.path.as_uri(),
+            default_branch=(head or "").strip() or None,
+            created=created,
+            id=str(self.path),
+        )
 
     def _is_bare(self) -> bool:
         out = self._git("rev-parse", "--is-bare-repository", check=False)
         return (out or "").strip() == "true" and (self.path / "HEAD").exists()
 
     def _init(self) -> None:
-        proc = subprocess.run(["git", "init", "--bare", "-q", "-b", "main", str(self.path)],
-                              capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            ["git", "init", "--bare", "-q", "-b", "main", str(self.path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if proc.returncode != 0:
             raise UserError(f"could not create {self.path}: {proc.stderr.strip()}")
 
     def _git(self, *args: str, check: bool = True) -> str | None:
-        proc = subprocess.run(["git", "--git-dir", str(self.path), *args], capture_output=True,
-                              text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            ["git", "--git-dir", str(self.path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if proc.returncode != 0:
             if check:
-                raise UserError(f"git {' '.join(args)} failed in {self.path}: "
-                                f"{proc.stderr.strip()}")
+                raise UserError(
+                    f"git {' '.join(args)} failed in {self.path}: {proc.stderr.strip()}"
+                )
             return None
         return proc.stdout
 
@@ -107,9 +122,18 @@ class LocalProvider:
                 return self._pr(record, created=False)
         return None
 
-    def open_or_update_pr(self, repo: RepoRef, head: str, base: str, title: str, body: str, *,
-                          draft: bool = False, labels: Sequence[str] = (LABEL,),
-                          reviewers: Sequence[str] = ()) -> PullRequest:
+    def open_or_update_pr(
+        self,
+        repo: RepoRef,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        *,
+        draft: bool = False,
+        labels: Sequence[str] = (LABEL,),
+        reviewers: Sequence[str] = (),
+    ) -> PullRequest:
         prs = self._load_prs()
         for record in prs:
             if record["head"] == head and record["base"] == base and record["state"] == "open":
@@ -117,9 +141,17 @@ class LocalProvider:
                 record.update(title=title, body=body)
                 self._save_prs(prs)
                 return self._pr(record, created=False, updated=changed)
-        record = {"number": len(prs) + 1, "head": head, "base": base, "title": title,
-                  "body": body, "draft": draft, "labels": list(labels),
-                  "reviewers": list(reviewers), "state": "open"}
+        record = {
+            "number": len(prs) + 1,
+            "head": head,
+            "base": base,
+            "title": title,
+            "body": body,
+            "draft": draft,
+            "labels": list(labels),
+            "reviewers": list(reviewers),
+            "state": "open",
+        }
         prs.append(record)
         self._save_prs(prs)
         return self._pr(record, created=True)
@@ -129,8 +161,16 @@ class LocalProvider:
     def release_asset_url(self, repo: RepoRef, tag: str, filename: str) -> str:
         return (self._state_dir / "releases" / tag / filename).as_uri()
 
-    def upload_release(self, repo: RepoRef, tag: str, name: str, files: Sequence[Path], *,
-                       target: str, body: str = "") -> list[Artifact]:
+    def upload_release(
+        self,
+        repo: RepoRef,
+        tag: str,
+        name: str,
+        files: Sequence[Path],
+        *,
+        target: str,
+        body: str = "",
+    ) -> list[Artifact]:
         self._git("tag", "-f", "-a", "-m", name, tag, target)
         out_dir = self._state_dir / "releases" / tag
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,14 @@ EXAMPLES = REPO_ROOT / "gitexport" / "examples"
 EXAMPLE_NAMES = ("penguins", "telco_churn", "diamonds")
 
 
-def node(node_id: str, type_: str, label: str | None = None, *, disabled: bool = False, **config) -> dict:
+def node(
+    node_id: str, type_: str, label: str | None = None, *, disabled: bool = False, **config
+) -> dict:
     """A graph node in the canvas (React Flow) shape."""
-    data = {"label": label if label is not None else type_.replace("_", " ").title(), "config": config}
+    data = {
+        "label": label if label is not None else type_.replace("_", " ").title(),
+        "config": config,
+    }
     if disabled:
         data["disabled"] = True
     return {"id": node_id, "type": type_, "position": {"x": 0, "y": 0}, "data": data}
@@ -64,11 +69,15 @@ def make_document(nodes: list[dict], edges: list[dict], **overrides) -> dict:
     return document
 
 
-def write_bundle(tmp_path: Path, document: dict, data: pd.DataFrame | None = None, name: str = "data.csv") -> Path:
+def write_bundle(
+    tmp_path: Path, document: dict, data: pd.DataFrame | None = None, name: str = "data.csv"
+) -> Path:
     """Write ``pipeline.json`` (and ``data/<name>`` when ``data`` is given); return the bundle folder."""
     bundle = Path(tmp_path)
     bundle.mkdir(parents=True, exist_ok=True)
-    (bundle / "pipeline.json").write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
+    (bundle / "pipeline.json").write_text(
+        json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     if data is not None:
         (bundle / "data").mkdir(exist_ok=True)
         path = bundle / "data" / name
@@ -108,14 +117,27 @@ def base_frame(n: int = 60) -> pd.DataFrame:
 def base_nodes() -> list[dict]:
     return [
         node("n1", "dataset", "Dataset", source_id="ds_1"),
-        node("n2", "feature_target_split", "Split", target="label", test_size=0.25, stratify=True,
-             random_state=0),
+        node(
+            "n2",
+            "feature_target_split",
+            "Split",
+            target="label",
+            test_size=0.25,
+            stratify=True,
+            random_state=0,
+        ),
         node("n3", "drop_columns", "Drop ids", columns=["id", "note", "signup", "kind"]),
         node("n4", "imputation", "Impute", columns=["income"], strategy="median"),
         node("n5", "one_hot_encoding", "One hot", columns=["city"]),
         node("n6", "standard_scaler", "Scale", columns=[]),
-        node("n7", "train_model", "Model", model_type="logistic_regression",
-             hyperparameters={"C": 1.0, "max_iter": 500}, cv_folds=3),
+        node(
+            "n7",
+            "train_model",
+            "Model",
+            model_type="logistic_regression",
+            hyperparameters={"C": 1.0, "max_iter": 500},
+            cv_folds=3,
+        ),
         node("n8", "evaluate_model", "Evaluate", metrics=["accuracy", "f1"]),
     ]
 

@@ -35,14 +35,18 @@ def test_packaged_catalog_is_the_file_in_the_package():
     assert json.loads(PACKAGED.read_text(encoding="utf-8")) == json.loads(catalog_text())
 
 
-@pytest.mark.skipif(not SHARED.is_file(), reason=f"the canvas contract is not beside this checkout ({SHARED})")
+@pytest.mark.skipif(
+    not SHARED.is_file(), reason=f"the canvas contract is not beside this checkout ({SHARED})"
+)
 def test_packaged_catalog_matches_the_canvas_contract():
     ours = json.loads(PACKAGED.read_text(encoding="utf-8"))
     theirs = json.loads(SHARED.read_text(encoding="utf-8"))
     if ours != theirs:
         ours_types = {n["type"]: n for n in ours["nodes"]}
         theirs_types = {n["type"]: n for n in theirs["nodes"]}
-        changed = sorted(t for t in ours_types.keys() & theirs_types.keys() if ours_types[t] != theirs_types[t])
+        changed = sorted(
+            t for t in ours_types.keys() & theirs_types.keys() if ours_types[t] != theirs_types[t]
+        )
         pytest.fail(
             "gitexport/catalog/node_catalog.json drifted from shared/canvas/node_catalog.json: "
             f"versions {ours['catalog_version']} vs {theirs['catalog_version']}, "
@@ -64,7 +68,9 @@ def test_every_model_type_has_an_estimator():
     assert CLASSIFIER_MODEL_TYPES <= model_types
     # SPEC: classifiers are *_classifier, logistic_regression and svc
     assert CLASSIFIER_MODEL_TYPES == {t for t in model_types if t.endswith("_classifier")} | {
-        "logistic_regression", "svc"}
+        "logistic_regression",
+        "svc",
+    }
 
 
 def test_parameter_types_are_understood():
@@ -73,7 +79,10 @@ def test_parameter_types_are_understood():
             if param.default is not None:
                 assert check_type(param.default, param.type), (spec.type, param.name, param.default)
             for value in param.enum or ():
-                assert check_type(value, param.type.replace("list[str]", "str")), (spec.type, param.name)
+                assert check_type(value, param.type.replace("list[str]", "str")), (
+                    spec.type,
+                    param.name,
+                )
 
 
 @pytest.mark.parametrize(
@@ -119,12 +128,20 @@ def test_check_type_rejects_unknown_type_strings():
 SHARED_EXAMPLES = SHARED.parent / "examples"
 
 
-@pytest.mark.skipif(not SHARED_EXAMPLES.is_dir(), reason=f"the canvas examples are not beside this checkout "
-                                                          f"({SHARED_EXAMPLES})")
+@pytest.mark.skipif(
+    not SHARED_EXAMPLES.is_dir(),
+    reason=f"the canvas examples are not beside this checkout ({SHARED_EXAMPLES})",
+)
 def test_packaged_examples_match_the_canvas_examples():
     ours_root = PACKAGED.parents[1] / "examples"
     ours = sorted(p.relative_to(ours_root).as_posix() for p in ours_root.rglob("*") if p.is_file())
-    theirs = sorted(p.relative_to(SHARED_EXAMPLES).as_posix() for p in SHARED_EXAMPLES.rglob("*") if p.is_file())
+    theirs = sorted(
+        p.relative_to(SHARED_EXAMPLES).as_posix() for p in SHARED_EXAMPLES.rglob("*") if p.is_file()
+    )
     assert ours == theirs
-    drifted = [rel for rel in ours if (ours_root / rel).read_bytes() != (SHARED_EXAMPLES / rel).read_bytes()]
+    drifted = [
+        rel
+        for rel in ours
+        if (ours_root / rel).read_bytes() != (SHARED_EXAMPLES / rel).read_bytes()
+    ]
     assert drifted == []

@@ -25,7 +25,9 @@ pytestmark = [
 EXAMPLE = Path(str(resources.files("gitexport").joinpath("examples", "penguins")))
 
 
-def gitexport(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def gitexport(
+    *args: str, env: dict | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, "-m", "gitexport", *args],
         capture_output=True,
@@ -34,7 +36,9 @@ def gitexport(*args: str, env: dict | None = None, check: bool = True) -> subpro
         timeout=600,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"gitexport {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        raise AssertionError(
+            f"gitexport {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+        )
     return proc
 
 
@@ -56,7 +60,11 @@ def bundle_with(tmp_path: Path, name: str, *, version: int, c: float) -> Path:
 def trailers(repo: Path, rev: str = "main") -> dict[str, list[str]]:
     message = git(repo, "log", "-1", "--format=%B", rev)
     parsed = subprocess.run(
-        ["git", "interpret-trailers", "--parse"], input=message, capture_output=True, text=True, check=True
+        ["git", "interpret-trailers", "--parse"],
+        input=message,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     out: dict[str, list[str]] = {}
     for line in parsed.splitlines():
@@ -93,7 +101,9 @@ def test_first_export_commits_everything_with_lineage(first_export):
 def test_lfs_clone_gets_the_real_model_back(first_export, tmp_path):
     clone = tmp_path / "clone"
     env = {**os.environ, "GIT_LFS_SKIP_SMUDGE": "1"}
-    subprocess.run(["git", "clone", "-q", f"file://{first_export}", str(clone)], check=True, env=env)
+    subprocess.run(
+        ["git", "clone", "-q", f"file://{first_export}", str(clone)], check=True, env=env
+    )
     pointer = (clone / "models/trained/model.joblib").read_bytes()
     assert pointer.startswith(b"version https://git-lfs.github.com/spec/v1")
     git(clone, "lfs", "pull")
@@ -118,7 +128,9 @@ def test_re_export_keeps_user_edits_and_brings_the_change(tmp_path):
     (repo / "notes.md").write_text("hand-written\n")
     user_commit(repo, "Team notes")
 
-    proc = gitexport("export", str(bundle_with(tmp_path, "v4", version=4, c=0.25)), "--out", str(repo))
+    proc = gitexport(
+        "export", str(bundle_with(tmp_path, "v4", version=4, c=0.25)), "--out", str(repo)
+    )
     assert "merged" in proc.stdout
     assert "Our team's notes on this model." in readme.read_text()
     assert (repo / "notes.md").read_text() == "hand-written\n"
@@ -141,7 +153,11 @@ def test_conflicting_re_export_names_files_and_leaves_main(tmp_path):
     main_before = git(repo, "rev-parse", "main")
 
     proc = gitexport(
-        "export", str(bundle_with(tmp_path, "v4", version=4, c=0.25)), "--out", str(repo), check=False
+        "export",
+        str(bundle_with(tmp_path, "v4", version=4, c=0.25)),
+        "--out",
+        str(repo),
+        check=False,
     )
     assert proc.returncode == 3
     assert "config/model_config.yaml" in proc.stdout
@@ -155,8 +171,14 @@ def test_killed_export_leaves_no_trace_and_rerun_succeeds(tmp_path):
     gitexport("export", str(bundle_with(tmp_path, "v3", version=3, c=0.5)), "--out", str(repo))
     v4 = bundle_with(tmp_path, "v4", version=4, c=0.25)
     refs_before = git(repo, "for-each-ref")
-    proc = gitexport("export", str(v4), "--out", str(repo), env={"GITEXPORT_CRASH_AT": "after-commit"},
-                     check=False)
+    proc = gitexport(
+        "export",
+        str(v4),
+        "--out",
+        str(repo),
+        env={"GITEXPORT_CRASH_AT": "after-commit"},
+        check=False,
+    )
     assert proc.returncode == 99
     assert git(repo, "for-each-ref") == refs_before
     assert git(repo, "status", "--porcelain") == ""
@@ -187,7 +209,10 @@ def test_dry_run_summarises_the_change_and_writes_nothing(tmp_path):
     gitexport("export", str(bundle_with(tmp_path, "v3", version=3, c=0.5)), "--out", str(repo))
     before = git(repo, "for-each-ref") + git(repo, "status", "--porcelain")
     proc = gitexport(
-        "export", str(bundle_with(tmp_path, "v4", version=4, c=0.25)), "--out", str(repo),
+        "export",
+        str(bundle_with(tmp_path, "v4", version=4, c=0.25)),
+        "--out",
+        str(repo),
         "--dry-run",
     )
     assert "version 3 → 4" in proc.stdout

@@ -28,13 +28,20 @@ from helpers import (
 )
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """``python -m gitexport ARGS`` in a real process."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("GITEXPORT_DEBUG", None)
     return subprocess.run(  # noqa: PLW1510 - the exit status is what the tests check
         [sys.executable, "-m", "gitexport", *args],
-        capture_output=True, text=True, encoding="utf-8", env=full_env, cwd=cwd or REPO_ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=full_env,
+        cwd=cwd or REPO_ROOT,
+        timeout=300,
     )
 
 
@@ -102,10 +109,21 @@ def test_penguins_plan(penguins):
     assert p["target"] == "species"
     assert p["problem_type"] == "classification"
     assert p["classes"] == sorted(data["species"].unique())
-    assert p["split"] == {"node_id": "n2", "target": "species", "test_size": 0.25, "stratify": True,
-                          "random_state": 7}
+    assert p["split"] == {
+        "node_id": "n2",
+        "target": "species",
+        "test_size": 0.25,
+        "stratify": True,
+        "random_state": 7,
+    }
     assert [s["node_id"] for s in p["steps"]] == ["n3", "n4", "n5", "n6", "n7"]
-    assert [s["role"] for s in p["steps"]] == ["row_filter", "stateful", "stateful", "stateful", "stateful"]
+    assert [s["role"] for s in p["steps"]] == [
+        "row_filter",
+        "stateful",
+        "stateful",
+        "stateful",
+        "stateful",
+    ]
     assert p["skipped"] == []
     assert p["model"]["node_id"] == "n8"
     assert p["model"]["estimator"]["name"] == "LogisticRegression"
@@ -155,12 +173,22 @@ def test_telco_plan(telco):
     assert p["evaluation"]["node_id"] == "n10"
     assert [s["node_id"] for s in p["steps"]] == ["n3", "n4", "n5", "n6", "n7", "n8"]
     assert [s["node_type"] for s in p["steps"]] == [
-        "drop_columns", "imputation", "one_hot_encoding", "label_encoding", "standard_scaler", "smote"]
+        "drop_columns",
+        "imputation",
+        "one_hot_encoding",
+        "label_encoding",
+        "standard_scaler",
+        "smote",
+    ]
     assert p["steps"][-1]["role"] == "sampler"
     # the automatic label encoding takes every text column still there after drop + one-hot
     one_hot = ["internet_service", "contract", "payment_method", "multiple_lines"]
-    text_left = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])
-                 and c not in ("customer_id", "churn", *one_hot)]
+    text_left = [
+        c
+        for c in data.columns
+        if not pd.api.types.is_numeric_dtype(data[c])
+        and c not in ("customer_id", "churn", *one_hot)
+    ]
     assert len(text_left) == 6
     assert p["steps"][3]["columns"] is None
     assert p["steps"][3]["touches"] == text_left
@@ -189,9 +217,12 @@ def test_telco_plan(telco):
     # one-hot columns appended at the end, in node column order then sorted category order
     features = p["feature_columns"]
     assert "customer_id" not in features and "contract" not in features
-    expected_tail = [f"{col}_{cat}" for col in ("internet_service", "contract", "payment_method", "multiple_lines")
-                     for cat in sorted(data[col].astype(str).unique())]
-    assert features[-len(expected_tail):] == expected_tail
+    expected_tail = [
+        f"{col}_{cat}"
+        for col in ("internet_service", "contract", "payment_method", "multiple_lines")
+        for cat in sorted(data[col].astype(str).unique())
+    ]
+    assert features[-len(expected_tail) :] == expected_tail
 
 
 def test_diamonds_plan(diamonds):
@@ -268,13 +299,17 @@ def test_static_broken_document(name, capsys):
     assert any(all(s in line for s in STATIC[name]) for line in lines), err
 
 
-@pytest.mark.parametrize("name", ["malformed_json", "cycle", "box_cox_non_positive", "data_path_escapes_bundle"])
+@pytest.mark.parametrize(
+    "name", ["malformed_json", "cycle", "box_cox_non_positive", "data_path_escapes_bundle"]
+)
 def test_broken_document_in_a_real_process(name, tmp_path):
     case = next(c for c in CASES if c.name == name)
     proc = run_cli("plan", str(_write_case(tmp_path, case)))
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert any(all(s in line for s in case.expect) for line in error_lines(proc.stderr)), proc.stderr
+    assert any(all(s in line for s in case.expect) for line in error_lines(proc.stderr)), (
+        proc.stderr
+    )
 
 
 def test_missing_bundle_is_exit_2(tmp_path):
@@ -317,8 +352,10 @@ def test_several_graph_problems_reported_at_once(tmp_path, capsys):
     doc = base_pipeline()
     doc["graph"]["edges"].append({"id": "e_x", "source": "n6", "target": "ghost"})
     doc["graph"]["nodes"].append(node("x1", "minmax_scaler"))
-    doc["graph"]["edges"] += [{"id": "e_y", "source": "n1", "target": "x1"},
-                              {"id": "e_z", "source": "x1", "target": "n4"}]
+    doc["graph"]["edges"] += [
+        {"id": "e_y", "source": "n1", "target": "x1"},
+        {"id": "e_z", "source": "x1", "target": "n4"},
+    ]
     bundle = write_bundle(tmp_path, doc, base_frame())
     assert main(["plan", str(bundle)]) == 2
     lines = error_lines(capsys.readouterr().err)
@@ -352,7 +389,7 @@ def test_newer_minor_catalog_is_a_warning(tmp_path):
 # --- hostile but legal names ---------------------------------------------------------------
 
 HOSTILE = [
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "line\nbreak",
     "{{ config }}",
     "{% raw %}x{% endraw %}",
@@ -370,8 +407,12 @@ HOSTILE_CATEGORIES = ["{{a}}", "it's", "中文 🙂", '"""', "b\\c"]
 
 
 def hostile_frame(n: int = 40) -> pd.DataFrame:
-    data = {name: [float(i * (k + 1) % 7) + 0.5 for i in range(n)] for k, name in enumerate(HOSTILE)}
-    data[HOSTILE_CATEGORY_COLUMN] = [HOSTILE_CATEGORIES[i % len(HOSTILE_CATEGORIES)] for i in range(n)]
+    data = {
+        name: [float(i * (k + 1) % 7) + 0.5 for i in range(n)] for k, name in enumerate(HOSTILE)
+    }
+    data[HOSTILE_CATEGORY_COLUMN] = [
+        HOSTILE_CATEGORIES[i % len(HOSTILE_CATEGORIES)] for i in range(n)
+    ]
     data[HOSTILE_TARGET] = [("yes '\"", "{{ no }}")[i % 2] for i in range(n)]
     return pd.DataFrame(data)
 
@@ -379,17 +420,34 @@ def hostile_frame(n: int = 40) -> pd.DataFrame:
 def hostile_document() -> dict:
     nodes = [
         node("n1", "dataset", "Data {{ x }}", source_id="ds_1"),
-        node("n2", "feature_target_split", "Split \"\"\" '", target=HOSTILE_TARGET, test_size=0.25),
+        node("n2", "feature_target_split", 'Split """ \'', target=HOSTILE_TARGET, test_size=0.25),
         node("n3", "one_hot_encoding", "{% if %}\nOne\\hot", columns=[HOSTILE_CATEGORY_COLUMN]),
-        node("n4", "standard_scaler", "__import__('os').system('x')", columns=["line\nbreak", "__import__('os')"]),
-        node("n5", "train_model", "é 中文 🙂 class", model_type="random_forest_classifier",
-             hyperparameters={"n_estimators": 5}, cv_folds=0),
+        node(
+            "n4",
+            "standard_scaler",
+            "__import__('os').system('x')",
+            columns=["line\nbreak", "__import__('os')"],
+        ),
+        node(
+            "n5",
+            "train_model",
+            "é 中文 🙂 class",
+            model_type="random_forest_classifier",
+            hyperparameters={"n_estimators": 5},
+            cv_folds=0,
+        ),
         node("n6", "evaluate_model", "import", metrics=["accuracy"]),
     ]
     return make_document(
-        nodes, chain("n1", "n2", "n3", "n4", "n5", "n6"),
-        pipeline={"id": "pl_'\"{{x}}", "name": "{{ name }} \"é\" '''", "version": 1,
-                  "updated_at": "2026-11-20T10:31:00Z", "owner": "o'neil \"\"\""},
+        nodes,
+        chain("n1", "n2", "n3", "n4", "n5", "n6"),
+        pipeline={
+            "id": "pl_'\"{{x}}",
+            "name": "{{ name }} \"é\" '''",
+            "version": 1,
+            "updated_at": "2026-11-20T10:31:00Z",
+            "owner": 'o\'neil """',
+        },
     )
 
 
@@ -414,15 +472,22 @@ def test_hostile_names_plan_intact(tmp_path):
     assert [f["name"] for f in plan["serving_schema"]] == [c for c in header if c != HOSTILE_TARGET]
     by_name = {f["name"]: f for f in plan["serving_schema"]}
     assert by_name[HOSTILE_CATEGORY_COLUMN]["categories"] == sorted(HOSTILE_CATEGORIES)
-    assert plan["feature_columns"] == HOSTILE + [f"{HOSTILE_CATEGORY_COLUMN}_{c}" for c in sorted(HOSTILE_CATEGORIES)]
+    assert plan["feature_columns"] == HOSTILE + [
+        f"{HOSTILE_CATEGORY_COLUMN}_{c}" for c in sorted(HOSTILE_CATEGORIES)
+    ]
     labels = {n["id"]: n["data"]["label"] for n in doc["graph"]["nodes"]}
-    assert [(s["node_id"], s["label"]) for s in plan["steps"]] == [("n3", labels["n3"]), ("n4", labels["n4"])]
+    assert [(s["node_id"], s["label"]) for s in plan["steps"]] == [
+        ("n3", labels["n3"]),
+        ("n4", labels["n4"]),
+    ]
     assert plan["steps"][1]["columns"] == ["line\nbreak", "__import__('os')"]
     assert plan["model"]["label"] == labels["n5"]
     assert plan["pipeline"]["name"] == doc["pipeline"]["name"]
     assert plan["pipeline"]["owner"] == doc["pipeline"]["owner"]
     # the project slug is safe whatever the name
-    assert plan["project_name"] and all(ch.isascii() and (ch.isalnum() or ch in "-._") for ch in plan["project_name"])
+    assert plan["project_name"] and all(
+        ch.isascii() and (ch.isalnum() or ch in "-._") for ch in plan["project_name"]
+    )
     for step in plan["steps"]:
         assert step["step_name"].isidentifier()
 

@@ -34,7 +34,10 @@ def bundle(tmp_path: Path, version: int, c: float) -> Path:
 def push(*args: str, env: dict | None = None) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "gitexport", "push", *args, "--json"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -47,8 +50,12 @@ def test_local_provider_flow(tmp_path):
 
     first = push(str(bundle(tmp_path, 3, 0.5)), *common)
     assert first["status"] == "created" and first["branch"] == "main"
-    heads = subprocess.run(["git", "-C", str(remote), "for-each-ref", "--format=%(refname)"],
-                           capture_output=True, text=True, check=True).stdout.split()
+    heads = subprocess.run(
+        ["git", "-C", str(remote), "for-each-ref", "--format=%(refname)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert heads == ["refs/heads/main"]
 
     second = push(str(bundle(tmp_path, 4, 0.25)), *common)
@@ -71,8 +78,17 @@ def test_local_provider_flow(tmp_path):
 
 def test_release_artifacts_are_fetched_and_verified(tmp_path):
     remote = tmp_path / "remote" / "penguins.git"
-    result = push(str(bundle(tmp_path, 3, 0.5)), "--provider", "local", "--repo", str(remote),
-                  "--workdir", str(tmp_path / "work"), "--artifacts", "release")
+    result = push(
+        str(bundle(tmp_path, 3, 0.5)),
+        "--provider",
+        "local",
+        "--repo",
+        str(remote),
+        "--workdir",
+        str(tmp_path / "work"),
+        "--artifacts",
+        "release",
+    )
     [artifact] = result["artifacts"]
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True)
@@ -89,8 +105,9 @@ def test_release_artifacts_are_fetched_and_verified(tmp_path):
     # A tampered asset is refused and never written into place.
     (clone / "models/trained/model.joblib").unlink()
     Path(artifact["url"].removeprefix("file://")).write_bytes(b"not the model")
-    proc = subprocess.run([sys.executable, "scripts/fetch_artifacts.py"], cwd=clone,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "scripts/fetch_artifacts.py"], cwd=clone, capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "does not match" in (proc.stderr + proc.stdout)
     assert not (clone / "models/trained/model.joblib").exists()
 

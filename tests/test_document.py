@@ -36,7 +36,9 @@ def one_with(problems: list[str], *parts: str) -> bool:
 
 
 def test_make_document_overrides_and_removes_keys():
-    doc = make_document([node("n1", "dataset", source_id="ds_1")], [], export={"model_node": "n1"}, results=None)
+    doc = make_document(
+        [node("n1", "dataset", source_id="ds_1")], [], export={"model_node": "n1"}, results=None
+    )
     assert doc["export"] == {"model_node": "n1"}
     assert "results" not in doc
     assert doc["format"] == "canvas-pipeline/1"
@@ -167,14 +169,18 @@ def test_missing_required_top_level_keys(tmp_path):
 def test_incompatible_catalog_version(tmp_path, version):
     doc = base_pipeline()
     doc["catalog_version"] = version
-    assert one_with(problems_of(write_bundle(tmp_path, doc, base_frame())), "catalog_version", version)
+    assert one_with(
+        problems_of(write_bundle(tmp_path, doc, base_frame())), "catalog_version", version
+    )
 
 
 def test_unknown_node_type_suggests(tmp_path):
     doc = base_pipeline()
     find_node(doc, "n5")["type"] = "one_hot_encoder"
     problems = problems_of(write_bundle(tmp_path, doc, base_frame()))
-    assert one_with(problems, "'n5'", "(One hot)", "'one_hot_encoder'", "did you mean 'one_hot_encoding'")
+    assert one_with(
+        problems, "'n5'", "(One hot)", "'one_hot_encoder'", "did you mean 'one_hot_encoding'"
+    )
 
 
 def test_unknown_node_type_off_the_chain_is_still_an_error(tmp_path):
@@ -187,7 +193,9 @@ def test_unknown_config_key_suggests_and_lists_known(tmp_path):
     doc = base_pipeline()
     config(doc, "n4")["stratgy"] = "mean"
     problems = problems_of(write_bundle(tmp_path, doc, base_frame()))
-    assert one_with(problems, "'n4'", "(Impute)", "config.stratgy", "did you mean 'strategy'", "n_neighbors")
+    assert one_with(
+        problems, "'n4'", "(Impute)", "config.stratgy", "did you mean 'strategy'", "n_neighbors"
+    )
 
 
 @pytest.mark.parametrize(
@@ -232,7 +240,12 @@ def test_tuning_model_type_must_be_a_train_model_type(tmp_path):
     n7 = find_node(doc, "n7")
     n7["type"] = "hyperparameter_tuning"
     n7["data"]["config"] = {"model_type": "xgboost", "param_grid": {"C": [1.0]}}
-    assert one_with(problems_of(write_bundle(tmp_path, doc, base_frame())), "'n7'", "config.model_type", "'xgboost'")
+    assert one_with(
+        problems_of(write_bundle(tmp_path, doc, base_frame())),
+        "'n7'",
+        "config.model_type",
+        "'xgboost'",
+    )
 
 
 def test_required_parameters_missing(tmp_path):
@@ -256,7 +269,9 @@ def test_duplicate_ids(tmp_path):
 def test_node_problem_from_the_schema_names_the_node(tmp_path):
     doc = base_pipeline()
     find_node(doc, "n4")["data"]["config"] = ["not", "a", "dict"]
-    assert one_with(problems_of(write_bundle(tmp_path, doc, base_frame())), "'n4'", "(Impute)", "config")
+    assert one_with(
+        problems_of(write_bundle(tmp_path, doc, base_frame())), "'n4'", "(Impute)", "config"
+    )
 
 
 def test_all_problems_at_once(tmp_path):
@@ -277,7 +292,9 @@ def test_missing_data_file(tmp_path):
     assert one_with(problems, "data_sources[0]", "data/data.csv", "not found")
 
 
-@pytest.mark.parametrize("path", ["../x.csv", "data/../../x.csv", "/tmp/x.csv", "C:/x.csv", "..\\x.csv", ""])
+@pytest.mark.parametrize(
+    "path", ["../x.csv", "data/../../x.csv", "/tmp/x.csv", "C:/x.csv", "..\\x.csv", ""]
+)
 def test_data_path_must_stay_inside_the_bundle(tmp_path, path):
     base_frame().to_csv(tmp_path / "x.csv", index=False)  # the escaping target exists
     doc = base_pipeline()
@@ -299,15 +316,23 @@ def test_data_path_symlinked_out_of_the_bundle(tmp_path):
 
 def test_reference_predictions_file_must_exist(tmp_path):
     doc = base_pipeline()
-    doc["results"] = {"reference_predictions": "missing_refs.csv", "metrics": {"test": {"accuracy": 1.0}}}
-    assert one_with(problems_of(write_bundle(tmp_path, doc, base_frame())), "results.reference_predictions",
-                    "missing_refs.csv")
+    doc["results"] = {
+        "reference_predictions": "missing_refs.csv",
+        "metrics": {"test": {"accuracy": 1.0}},
+    }
+    assert one_with(
+        problems_of(write_bundle(tmp_path, doc, base_frame())),
+        "results.reference_predictions",
+        "missing_refs.csv",
+    )
 
 
 def test_results_metrics_split_names(tmp_path):
     doc = base_pipeline()
     doc["results"] = {"metrics": {"validation": {"accuracy": 1.0}}}
-    assert one_with(problems_of(write_bundle(tmp_path, doc, base_frame())), "results.metrics.validation")
+    assert one_with(
+        problems_of(write_bundle(tmp_path, doc, base_frame())), "results.metrics.validation"
+    )
 
 
 def test_unknown_source_type(tmp_path):
@@ -319,7 +344,9 @@ def test_unknown_source_type(tmp_path):
 def test_parquet_source_must_be_a_parquet_file(tmp_path):
     doc = base_pipeline()
     doc["data_sources"][0]["type"] = "parquet"
-    assert one_with(problems_of(write_bundle(tmp_path, doc, base_frame())), "data_sources[0]", "parquet")
+    assert one_with(
+        problems_of(write_bundle(tmp_path, doc, base_frame())), "data_sources[0]", "parquet"
+    )
 
 
 def test_unsupported_file_extension(tmp_path):
@@ -340,11 +367,21 @@ def test_database_source_needs_connection_query_and_snapshot(tmp_path):
 
 def test_database_source_trains_on_its_snapshot(tmp_path):
     doc = base_pipeline()
-    doc["data_sources"] = [{
-        "id": "ds_1", "type": "mysql", "query": "SELECT * FROM t",
-        "connection": {"host": "db", "port": 3306, "database": "shop", "user": "u", "password": "p"},
-        "snapshot": "data/data.csv",
-    }]
+    doc["data_sources"] = [
+        {
+            "id": "ds_1",
+            "type": "mysql",
+            "query": "SELECT * FROM t",
+            "connection": {
+                "host": "db",
+                "port": 3306,
+                "database": "shop",
+                "user": "u",
+                "password": "p",
+            },
+            "snapshot": "data/data.csv",
+        }
+    ]
     bundle = load_bundle(write_bundle(tmp_path, doc, base_frame()))
     assert bundle.document.data_sources[0].training_file == "data/data.csv"
 
@@ -358,7 +395,9 @@ def test_csv_options_reject_unknown_keys(tmp_path):
 def test_project_name_must_be_a_slug(tmp_path):
     doc = base_pipeline()
     doc["export"] = {"project_name": "My Project!"}
-    assert one_with(problems_of(write_bundle(tmp_path, doc, base_frame())), "export.project_name", "slug")
+    assert one_with(
+        problems_of(write_bundle(tmp_path, doc, base_frame())), "export.project_name", "slug"
+    )
 
 
 def test_catalog_is_loaded_once():

@@ -77,20 +77,30 @@ def rerender(built: BuiltProject, options: RenderOptions) -> dict[str, bytes]:
     """The project of ``built`` with other options: same plan, trained artifacts and report."""
     files = built.files
     sample = next((data for rel, data in files.items() if rel.startswith("data/sample/")), None)
-    extra = {rel: data for rel, data in files.items() if rel in ARTIFACTS or rel.startswith(".gitexport/")}
+    extra = {
+        rel: data
+        for rel, data in files.items()
+        if rel in ARTIFACTS or rel.startswith(".gitexport/")
+    }
     if options.data == "none":  # what build_project leaves out without data
         sample = None
         extra.pop("tests/fixtures/golden_predictions.csv", None)
     parity = built.parity
     report = {
         "metrics": built.metrics,
-        "parity": None if parity is None else {
-            "rows": parity.rows, "reproduced": parity.reproduced, "share": parity.share,
+        "parity": None
+        if parity is None
+        else {
+            "rows": parity.rows,
+            "reproduced": parity.reproduced,
+            "share": parity.share,
             "first_differences": parity.first_differences,
         },
         "lineage": built.lineage,
     }
-    return render_project(built.plan, options, Assets(sample_csv=sample, extra=extra), report=report)
+    return render_project(
+        built.plan, options, Assets(sample_csv=sample, extra=extra), report=report
+    )
 
 
 class Projects:
@@ -114,7 +124,9 @@ class Projects:
     def tree(self, example: str, variant: str = "all") -> Path:
         key = (example, variant)
         if key not in self.trees:
-            self.trees[key] = write_tree(self.root / f"{example}-{variant}", self.files(example, variant))
+            self.trees[key] = write_tree(
+                self.root / f"{example}-{variant}", self.files(example, variant)
+            )
         return self.trees[key]
 
 
@@ -144,11 +156,30 @@ def hostile_bundle(tmp_path: Path) -> Path:
 
 
 def test_field_identifiers_are_safe_and_unique():
-    names = ["class", "a b", "a-b", "1st", "", "model_dump", "Ünïcödé", "match", 'x"\n{{ y }}', "json"]
+    names = [
+        "class",
+        "a b",
+        "a-b",
+        "1st",
+        "",
+        "model_dump",
+        "Ünïcödé",
+        "match",
+        'x"\n{{ y }}',
+        "json",
+    ]
     idents = field_identifiers(names)
     assert idents == [
-        "class_", "a_b", "a_b_2", "f_1st", "field", "col_model_dump", "unicode", "match_",
-        "x_y", "col_json",
+        "class_",
+        "a_b",
+        "a_b_2",
+        "f_1st",
+        "field",
+        "col_model_dump",
+        "unicode",
+        "match_",
+        "x_y",
+        "col_json",
     ]
     assert all(i.isidentifier() for i in idents)
     assert field_identifier("bill_length_mm") == "bill_length_mm"
@@ -173,7 +204,9 @@ def test_hostile_column_names_stay_string_literals(tmp_path):
     files = render_project(plan, RenderOptions(), Assets())
     source = files["src/api/schemas.py"].decode()
     tree = ast.parse(source)
-    request = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "PredictionRequest")
+    request = next(
+        n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "PredictionRequest"
+    )
     aliases, annotations = {}, {}
     for stmt in request.body:
         if isinstance(stmt, ast.AnnAssign):
@@ -192,18 +225,37 @@ def test_render_is_deterministic_and_switchable(tmp_path):
     plan = plan_bundle(EXAMPLES / "penguins").plan
     first = render_project(plan, RenderOptions(), Assets())
     assert first == render_project(plan, RenderOptions(), Assets())
-    assert {".github/workflows/ci.yml", ".github/workflows/cd.yml", "docker/Dockerfile",
-            "docker/Dockerfile.dev", "docker/docker-compose.yml", ".dockerignore",
-            "deployment/kubernetes/deployment.yaml", "deployment/kubernetes/service.yaml",
-            ".env.example", "MODEL_CARD.md", "docs/data_dictionary.md", *NOTEBOOKS, *API_FILES,
-            "scripts/train.sh", "scripts/evaluate.sh", "scripts/serve.sh"} <= set(first)
+    assert {
+        ".github/workflows/ci.yml",
+        ".github/workflows/cd.yml",
+        "docker/Dockerfile",
+        "docker/Dockerfile.dev",
+        "docker/docker-compose.yml",
+        ".dockerignore",
+        "deployment/kubernetes/deployment.yaml",
+        "deployment/kubernetes/service.yaml",
+        ".env.example",
+        "MODEL_CARD.md",
+        "docs/data_dictionary.md",
+        *NOTEBOOKS,
+        *API_FILES,
+        "scripts/train.sh",
+        "scripts/evaluate.sh",
+        "scripts/serve.sh",
+    } <= set(first)
     minimal = render_project(plan, VARIANTS["minimal"], Assets())
-    assert not [p for p in minimal if p.startswith((".github/", "docker/", "deployment/", ".dockerignore"))]
+    assert not [
+        p for p in minimal if p.startswith((".github/", "docker/", "deployment/", ".dockerignore"))
+    ]
     assert "docker" not in minimal["README.md"].decode().lower()
     gitlab = render_project(plan, VARIANTS["gitlab"], Assets())
     assert ".gitlab-ci.yml" in gitlab and not [p for p in gitlab if p.startswith(".github/")]
-    assert executable_paths(first) == {"scripts/train.sh", "scripts/evaluate.sh",
-                                       "scripts/serve.sh", "scripts/smoke_test.py"}
+    assert executable_paths(first) == {
+        "scripts/train.sh",
+        "scripts/evaluate.sh",
+        "scripts/serve.sh",
+        "scripts/smoke_test.py",
+    }
 
 
 def test_plan_pins_the_serving_packages():
@@ -226,7 +278,11 @@ def test_generated_files_pass_their_linters(projects, example, variant):
     options = VARIANTS[variant]
     # Without data, templates outside the serving layer still import unused names (reported);
     # there only the files this module is about are linted.
-    paths = ["."] if options.data != "none" else [*API_FILES, "tests/test_api.py", "scripts", "notebooks"]
+    paths = (
+        ["."]
+        if options.data != "none"
+        else [*API_FILES, "tests/test_api.py", "scripts", "notebooks"]
+    )
     run([tool("ruff"), "check", *paths], root)
     run([tool("ruff"), "format", "--check", *paths], root)
     run([tool("shellcheck"), *sorted(str(p) for p in (root / "scripts").glob("*.sh"))], root)
@@ -237,20 +293,46 @@ def test_generated_files_pass_their_linters(projects, example, variant):
     assert bool(workflows) == (options.ci and options.provider == "github")
     if workflows:
         run([tool("actionlint"), *workflows], root)
-        run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows], root)
+        run(
+            [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
+            root,
+        )
     assert (root / ".gitlab-ci.yml").exists() == (options.ci and options.provider == "gitlab")
     if (root / ".gitlab-ci.yml").exists():
-        run([tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
-             "--data-transform", "gitlab-ci", ".gitlab-ci.yml"], root)
+        run(
+            [
+                tool("check-jsonschema"),
+                "--builtin-schema",
+                "vendor.gitlab-ci",
+                "--data-transform",
+                "gitlab-ci",
+                ".gitlab-ci.yml",
+            ],
+            root,
+        )
     assert (root / "docker").exists() == options.docker
     if options.docker:
         run([tool("hadolint"), "docker/Dockerfile", "docker/Dockerfile.dev"], root)
-        run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
-             "docker/docker-compose.yml"], root)
+        run(
+            [
+                tool("check-jsonschema"),
+                "--builtin-schema",
+                "vendor.compose-spec",
+                "docker/docker-compose.yml",
+            ],
+            root,
+        )
     assert (root / "deployment").exists() == options.kubernetes
     if options.kubernetes:
-        run([tool("kubernetes-validate"), "--strict", "deployment/kubernetes/deployment.yaml",
-             "deployment/kubernetes/service.yaml"], root)
+        run(
+            [
+                tool("kubernetes-validate"),
+                "--strict",
+                "deployment/kubernetes/deployment.yaml",
+                "deployment/kubernetes/service.yaml",
+            ],
+            root,
+        )
     if workflows:  # a checkout has an LFS pointer, or no model at all with release assets
         ci = (root / ".github" / "workflows" / "ci.yml").read_text()
         assert ("lfs: true" if options.artifacts == "lfs" else "scripts/fetch_artifacts.py") in ci
@@ -262,7 +344,9 @@ def test_generated_files_pass_their_linters(projects, example, variant):
 )
 def test_generated_api_tests_pass(projects, example, variant):
     root = projects.tree(example, variant)
-    proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_api.py"], root)
+    proc = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_api.py"], root
+    )
     assert " passed" in proc.stdout and "failed" not in proc.stdout
 
 
@@ -275,13 +359,19 @@ def test_notebooks_run(projects, example):
     root = projects.tree(example)
     for rel in NOTEBOOKS:
         notebook = nbformat.read(root / rel, as_version=4)
-        client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                         resources={"metadata": {"path": str(root / "notebooks")}})
+        client = nbclient.NotebookClient(
+            notebook,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(root / "notebooks")}},
+        )
         client.execute()  # raises CellExecutionError naming the failing cell
         assert all(not c.get("outputs") or c.cell_type == "code" for c in notebook.cells)
     # The committed notebooks carry no outputs and no execution counts.
     committed = json.loads((root / NOTEBOOKS[0]).read_text(encoding="utf-8"))
-    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in committed["cells"])
+    assert all(
+        c.get("outputs", []) == [] and c.get("execution_count") is None for c in committed["cells"]
+    )
 
 
 def free_port() -> int:
@@ -300,9 +390,20 @@ class Server:
         environ.update(env)
         self.log = root / f"uvicorn-{self.port}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            cwd=root, env=environ, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "src.api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=root,
+            env=environ,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
 
     def wait(self, timeout: float = 60) -> None:
@@ -357,10 +458,15 @@ def test_served_over_http(projects, example):
         with httpx.Client(base_url=server.url, timeout=30) as http:
             assert http.get("/health").json() == {"status": "ok"}
             ready = http.get("/ready").json()
-            assert ready["model_sha256"] == built.lineage["model_sha256"]["models/trained/model.joblib"]
+            assert (
+                ready["model_sha256"]
+                == built.lineage["model_sha256"]["models/trained/model.joblib"]
+            )
             metadata = http.get("/metadata").json()
             assert metadata["pipeline"]["id"] == built.plan.pipeline.id
-            assert [f["name"] for f in metadata["features"]] == [f.name for f in built.plan.serving_schema]
+            assert [f["name"] for f in metadata["features"]] == [
+                f.name for f in built.plan.serving_schema
+            ]
             assert http.get("/docs").status_code == 200
             records, expected = golden_requests(root, built)
             one = http.post("/predict", json=records[0])
@@ -374,12 +480,28 @@ def test_served_over_http(projects, example):
                 assert predicted == pytest.approx(expected, rel=1e-9)
             oversize = http.post("/predict/batch", json={"records": records[:1] * 101})
             assert oversize.status_code == 422 and "at most 100" in oversize.json()["message"]
-            missing = http.post("/predict", content=b"[1,", headers={"Content-Type": "application/json"})
+            missing = http.post(
+                "/predict", content=b"[1,", headers={"Content-Type": "application/json"}
+            )
             assert missing.status_code == 422
         run([sys.executable, "scripts/smoke_test.py", "--url", server.url, "--timeout", "30"], root)
         # Fuzz the API from its own OpenAPI document: no input may cause a 500.
-        run([tool("schemathesis"), "run", f"{server.url}/openapi.json", "--checks",
-             "not_a_server_error", "--max-examples", "40", "--generation-deterministic", "--request-timeout", "30"], root, timeout=600)
+        run(
+            [
+                tool("schemathesis"),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "40",
+                "--generation-deterministic",
+                "--request-timeout",
+                "30",
+            ],
+            root,
+            timeout=600,
+        )
     finally:
         server.stop()
     assert "Traceback" not in server.log.read_text(), server.log.read_text()

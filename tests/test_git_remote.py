@@ -36,8 +36,7 @@ SPEC = RepoSpec(name="churn", pipeline_id="churn-model")
 
 def remote_for(server, repo: ExportRepo, token, name="octo/churn"):
     server.create_repo(name)
-    return GitRemote(repo.path, server.url(name), Credentials("x-access-token", token),
-                     timeout=60)
+    return GitRemote(repo.path, server.url(name), Credentials("x-access-token", token), timeout=60)
 
 
 def test_push_fetch_ls_remote_with_helper(git_server, server_token, export_repo):
@@ -51,7 +50,7 @@ def test_push_fetch_ls_remote_with_helper(git_server, server_token, export_repo)
     assert remote.ls_remote() == {"main": sha} == git_server.heads("octo/churn")
     assert remote.fetch(["main"]) == {"main": sha}
     config = (export_repo.path / ".git" / "config").read_text()
-    assert "127.0.0.1" not in config.split("[lfs \"")[0]  # no remote was added
+    assert "127.0.0.1" not in config.split('[lfs "')[0]  # no remote was added
     assert server_token not in config
 
 
@@ -96,8 +95,12 @@ def test_dropped_push_leaves_remote_untouched(git_server, server_token, export_r
     # curl silently resends a request once when a reused connection dies: 2 drops = 1 failure
     git_server.faults.drop_receive_pack = 2
     with pytest.raises(GitTransientError):
-        remote.push([RefUpdate(second, "refs/heads/gitexport/churn-model", None),
-                     RefUpdate(second, "refs/heads/main", first)])
+        remote.push(
+            [
+                RefUpdate(second, "refs/heads/gitexport/churn-model", None),
+                RefUpdate(second, "refs/heads/main", first),
+            ]
+        )
     assert git_server.heads("octo/churn") == {"main": first}  # not half-updated
     remote.push([RefUpdate(second, "refs/heads/gitexport/churn-model", None)])
     assert git_server.heads("octo/churn")["gitexport/churn-model"] == second
@@ -116,12 +119,18 @@ def test_stale_lease_is_rejected_and_parsed(git_server, server_token, export_rep
 
 
 def test_porcelain_and_redact():
-    out = ("To http://h/x.git\n*\trefs/heads/a:refs/heads/a\t[new branch]\n"
-           "!\tabc:refs/heads/main\t[rejected] (stale info)\nDone\n")
+    out = (
+        "To http://h/x.git\n*\trefs/heads/a:refs/heads/a\t[new branch]\n"
+        "!\tabc:refs/heads/main\t[rejected] (stale info)\nDone\n"
+    )
     a, b = _parse_porcelain(out)
     assert (a.flag, a.remote_ref, a.ok) == ("*", "refs/heads/a", True)
-    assert (b.remote_ref, b.summary, b.reason, b.ok) == ("refs/heads/main", "[rejected]",
-                                                         "stale info", False)
+    assert (b.remote_ref, b.summary, b.reason, b.ok) == (
+        "refs/heads/main",
+        "[rejected]",
+        "stale info",
+        False,
+    )
     Credentials("u", "tok/with+odd=chars")
     text = "x tok/with+odd=chars tok%2Fwith%2Bodd%3Dchars https://u:p@h/r Authorization: Basic QQ=="
     clean = redact(text)
@@ -142,9 +151,14 @@ def fake(git_server, server_token):
 def github(token, sleeps=None):
     from gitexport.providers.github import GitHubProvider
 
-    return GitHubProvider(token=token, retry=RetryPolicy(
-        attempts=3, sleep=sleeps.append if sleeps is not None else (lambda s: None)),
-        seconds_between_requests=None, seconds_between_writes=None)
+    return GitHubProvider(
+        token=token,
+        retry=RetryPolicy(
+            attempts=3, sleep=sleeps.append if sleeps is not None else (lambda s: None)
+        ),
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
 
 
 def test_publish_survives_one_dropped_push(fake, git_server, server_token, export_repo):
@@ -156,8 +170,9 @@ def test_publish_survives_one_dropped_push(fake, git_server, server_token, expor
     assert git_server.heads("octo/churn") == {"main": result.commit}
 
 
-def test_publish_gives_up_on_a_server_that_keeps_dropping(fake, git_server, server_token,
-                                                          export_repo):
+def test_publish_gives_up_on_a_server_that_keeps_dropping(
+    fake, git_server, server_token, export_repo
+):
     export_repo.export()
     publish(github(server_token), export_repo.path, SPEC, title="t", body="b")
     before = git_server.heads("octo/churn")
@@ -191,20 +206,24 @@ def _concurrent_push(git_server, tmp_path, branch, *, human: bool):
     clone = tmp_path / ("human" if human else "other-run")
     url = git_server.url("octo/churn")
     env = dict(os.environ, GIT_LFS_SKIP_SMUDGE="1", GIT_TERMINAL_PROMPT="0")
-    helper = ("!f() { echo username=x; echo password=" + git_server.app.token + "; }; f")
-    subprocess.run(["git", "-c", f"credential.helper={helper}", "clone", "-q", "-b", branch,
-                    url, str(clone)], check=True, timeout=60, env=env)
+    helper = "!f() { echo username=x; echo password=" + git_server.app.token + "; }; f"
+    subprocess.run(
+        ["git", "-c", f"credential.helper={helper}", "clone", "-q", "-b", branch, url, str(clone)],
+        check=True,
+        timeout=60,
+        env=env,
+    )
     (clone / "EXTRA.md").write_text("x\n")
     git(clone, "add", "EXTRA.md")
     msg = "Hand edit" if human else "Export from CI\n\nPipeline-Id: churn-model"
     git(clone, "commit", "-q", "-m", msg)
-    git(clone, "-c", f"credential.helper={helper}", "push", "-q", "--no-verify", "origin",
-        branch)
+    git(clone, "-c", f"credential.helper={helper}", "push", "-q", "--no-verify", "origin", branch)
 
 
 @pytest.mark.slow
-def test_remote_moving_during_push_is_retried_once(fake, git_server, server_token, export_repo,
-                                                   tmp_path, monkeypatch):
+def test_remote_moving_during_push_is_retried_once(
+    fake, git_server, server_token, export_repo, tmp_path, monkeypatch
+):
     export_repo.export()
     provider = github(server_token)
     publish(provider, export_repo.path, SPEC, title="t", body="b")
@@ -227,8 +246,9 @@ def test_remote_moving_during_push_is_retried_once(fake, git_server, server_toke
 
 
 @pytest.mark.slow
-def test_human_commit_racing_the_push_stops_it(fake, git_server, server_token, export_repo,
-                                               tmp_path, monkeypatch):
+def test_human_commit_racing_the_push_stops_it(
+    fake, git_server, server_token, export_repo, tmp_path, monkeypatch
+):
     export_repo.export()
     provider = github(server_token)
     publish(provider, export_repo.path, SPEC, title="t", body="b")
@@ -246,16 +266,18 @@ def test_human_commit_racing_the_push_stops_it(fake, git_server, server_token, e
         publish(provider, export_repo.path, SPEC, title="t", body="b")
     log = git(tmp_path / "human", "log", "-1", "--format=%s")
     assert log == "Hand edit"
-    assert git_server.heads("octo/churn")[export_repo.branch] == git(tmp_path / "human",
-                                                                      "rev-parse", "HEAD")
+    assert git_server.heads("octo/churn")[export_repo.branch] == git(
+        tmp_path / "human", "rev-parse", "HEAD"
+    )
 
 
 # -- the token appears nowhere -----------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_token_never_leaks(fake, git_server, server_token, export_repo, tmp_path, caplog,
-                           monkeypatch):
+def test_token_never_leaks(
+    fake, git_server, server_token, export_repo, tmp_path, caplog, monkeypatch
+):
     argvs: list[list[str]] = []
     real_popen = subprocess.Popen
 
@@ -276,8 +298,17 @@ def test_token_never_leaks(fake, git_server, server_token, export_repo, tmp_path
     export_repo.export()
     artifact = tmp_path / "m.bin"
     artifact.write_bytes(b"z" * 100)
-    outputs.append(publish(provider, export_repo.path, SPEC, title="t", body="b",
-                           artifacts="release", release_files=[artifact]).to_dict())
+    outputs.append(
+        publish(
+            provider,
+            export_repo.path,
+            SPEC,
+            title="t",
+            body="b",
+            artifacts="release",
+            release_files=[artifact],
+        ).to_dict()
+    )
     for faulty in ("drop", "lfs", "auth"):
         export_repo.export(note=faulty)
         git_server.faults.drop_receive_pack = 10 if faulty == "drop" else 0

@@ -63,7 +63,9 @@ def test_telco_skips_off_chain_and_disabled_nodes():
     assert "disabled" in skipped["n12"]
 
 
-@pytest.mark.parametrize("name, model, evaluate", [("penguins", "n8", "n9"), ("diamonds", "n6", "n7")])
+@pytest.mark.parametrize(
+    "name, model, evaluate", [("penguins", "n8", "n9"), ("diamonds", "n6", "n7")]
+)
 def test_other_examples(name, model, evaluate):
     result = analyse(example(name))
     assert result.model.id == model
@@ -107,7 +109,9 @@ def test_second_evaluate_on_the_model_is_skipped():
 
 def test_export_model_node_chooses_among_several():
     doc = base_pipeline()
-    doc["graph"]["nodes"].append(node("x7", "train_model", "Forest", model_type="random_forest_classifier"))
+    doc["graph"]["nodes"].append(
+        node("x7", "train_model", "Forest", model_type="random_forest_classifier")
+    )
     doc["graph"]["edges"].append(edge("n5", "x7"))
     doc["export"] = {"model_node": "x7"}
     result = analyse(doc)
@@ -150,7 +154,11 @@ def test_duplicate_identical_edges_are_one_input():
 
 def test_cycle_off_the_chain():
     doc = base_pipeline()
-    doc["graph"]["nodes"] += [node("a", "minmax_scaler"), node("b", "robust_scaler"), node("c", "standard_scaler")]
+    doc["graph"]["nodes"] += [
+        node("a", "minmax_scaler"),
+        node("b", "robust_scaler"),
+        node("c", "standard_scaler"),
+    ]
     doc["graph"]["edges"] += [edge("a", "b"), edge("b", "c"), edge("c", "a")]
     problems = graph_problems(doc)
     assert one_with(problems, "cycle", "a", "b", "c")
@@ -217,15 +225,20 @@ def test_only_model_disabled_is_no_model():
 
 def test_several_models_without_model_node():
     doc = base_pipeline()
-    doc["graph"]["nodes"].append(node("x7", "hyperparameter_tuning", model_type="svc", param_grid={"C": [1]}))
+    doc["graph"]["nodes"].append(
+        node("x7", "hyperparameter_tuning", model_type="svc", param_grid={"C": [1]})
+    )
     doc["graph"]["edges"].append(edge("n6", "x7"))
     assert one_with(graph_problems(doc), "export.model_node", "n7", "x7")
 
 
-@pytest.mark.parametrize("model_node, parts", [
-    ("nope", ("export.model_node", "'nope'")),
-    ("n4", ("export.model_node", "'n4'", "not a model")),
-])
+@pytest.mark.parametrize(
+    "model_node, parts",
+    [
+        ("nope", ("export.model_node", "'nope'")),
+        ("n4", ("export.model_node", "'n4'", "not a model")),
+    ],
+)
 def test_bad_model_node(model_node, parts):
     doc = base_pipeline()
     doc["export"] = {"model_node": model_node}
@@ -285,7 +298,11 @@ def test_dataset_source_must_exist():
 
 def test_several_graph_problems_at_once():
     doc = make_document(
-        [node("n1", "dataset", source_id="ds_1"), node("n2", "minmax_scaler"), node("n3", "minmax_scaler")],
+        [
+            node("n1", "dataset", source_id="ds_1"),
+            node("n2", "minmax_scaler"),
+            node("n3", "minmax_scaler"),
+        ],
         [edge("n1", "n2"), edge("n2", "n3"), edge("n3", "n2"), edge("n3", "zz", "e_zz")],
     )
     problems = graph_problems(doc)

@@ -69,17 +69,42 @@ def test_base_plan(tmp_path):
     assert plan.feature_columns_exact
     # the automatic scaler takes every numeric column reaching it (one-hot outputs included)
     assert plan.steps[3].columns is None
-    assert plan.steps[3].touches == ["age", "income", "score", "price", "city_a", "city_b", "city_c"]
+    assert plan.steps[3].touches == [
+        "age",
+        "income",
+        "score",
+        "price",
+        "city_a",
+        "city_b",
+        "city_c",
+    ]
     fields = serving(plan)
-    assert list(fields) == ["age", "income", "score", "city", "price"]  # raw order, only what is used
+    assert list(fields) == [
+        "age",
+        "income",
+        "score",
+        "city",
+        "price",
+    ]  # raw order, only what is used
     assert fields["income"].nullable  # imputed
     assert fields["city"].nullable  # one-hot, handle_unknown: ignore → all zeros
-    assert not fields["age"].nullable and not fields["score"].nullable  # LogisticRegression, no imputer
+    assert (
+        not fields["age"].nullable and not fields["score"].nullable
+    )  # LogisticRegression, no imputer
     assert fields["city"].categories == ["a", "b", "c"] and not fields["city"].reject_unknown
     roles = {c.name: c.role for c in plan.raw_columns}
-    assert roles == {"id": "unused", "age": "feature", "income": "feature", "score": "feature",
-                     "city": "feature", "note": "unused", "signup": "unused", "kind": "unused",
-                     "price": "feature", "label": "target"}
+    assert roles == {
+        "id": "unused",
+        "age": "feature",
+        "income": "feature",
+        "score": "feature",
+        "city": "feature",
+        "note": "unused",
+        "signup": "unused",
+        "kind": "unused",
+        "price": "feature",
+        "label": "target",
+    }
     assert [c.missing_in_data for c in plan.raw_columns if c.name == "income"] == [3]
     assert plan.evaluation.metrics == ["accuracy", "f1"]
     assert plan.evaluation.positive_label is None
@@ -119,7 +144,11 @@ def _minmax_doc():
     ],
 )
 def test_plan_object_round_trips(source, tmp_path):
-    plan = plan_of(tmp_path, _minmax_doc()) if source == "minmax" else plan_bundle(EXAMPLES / source).plan
+    plan = (
+        plan_of(tmp_path, _minmax_doc())
+        if source == "minmax"
+        else plan_bundle(EXAMPLES / source).plan
+    )
     assert ExportPlan.model_validate_json(plan.to_json()) == plan
 
 
@@ -127,25 +156,58 @@ def test_plan_object_round_trips(source, tmp_path):
 
 
 def test_new_columns_are_appended_in_node_column_order(tmp_path):
-    doc = insert_after(base_pipeline(), "n3", node("x1", "missing_indicator", "Flags", columns=["score", "income"]))
+    doc = insert_after(
+        base_pipeline(), "n3", node("x1", "missing_indicator", "Flags", columns=["score", "income"])
+    )
     plan = plan_of(tmp_path, doc)
-    assert plan.feature_columns == ["age", "income", "score", "price", "score_missing", "income_missing",
-                                    "city_a", "city_b", "city_c"]
+    assert plan.feature_columns == [
+        "age",
+        "income",
+        "score",
+        "price",
+        "score_missing",
+        "income_missing",
+        "city_a",
+        "city_b",
+        "city_c",
+    ]
 
 
 def test_date_parts_hash_and_binning_names(tmp_path):
     doc = base_pipeline()
     config(doc, "n3")["columns"] = ["id", "note", "kind"]
-    insert_after(doc, "n3", node("x1", "date_standardization", "Dates", columns=["signup"],
-                                 extract=["month", "epoch_days"]))
+    insert_after(
+        doc,
+        "n3",
+        node(
+            "x1",
+            "date_standardization",
+            "Dates",
+            columns=["signup"],
+            extract=["month", "epoch_days"],
+        ),
+    )
     # unparseable dates become missing: impute the parts for LogisticRegression
-    insert_after(doc, "x1", node("x3", "imputation", "Fill dates", columns=["signup_month", "signup_epoch_days"]))
+    insert_after(
+        doc,
+        "x1",
+        node("x3", "imputation", "Fill dates", columns=["signup_month", "signup_epoch_days"]),
+    )
     insert_after(doc, "x3", node("x2", "binning", "Bins", columns=["age"], n_bins=3))
     find_node(doc, "n5")["type"] = "hash_encoding"
     config(doc, "n5")["n_features"] = 2
     plan = plan_of(tmp_path, doc)
-    assert plan.feature_columns == ["age", "income", "score", "price", "signup_month", "signup_epoch_days",
-                                    "age_bin", "city_hash_0", "city_hash_1"]
+    assert plan.feature_columns == [
+        "age",
+        "income",
+        "score",
+        "price",
+        "signup_month",
+        "signup_epoch_days",
+        "age_bin",
+        "city_hash_0",
+        "city_hash_1",
+    ]
     assert "signup" in serving(plan)  # the date parts derive from it
 
 
@@ -186,7 +248,9 @@ def test_bool_column_is_not_numeric(tmp_path):
 def test_automatic_scaler_skips_bool_columns(tmp_path):
     df = base_frame()
     df["flag"] = [i % 3 == 0 for i in range(len(df))]
-    doc = insert_after(base_pipeline(), "n6", node("x1", "label_encoding", "Flag codes", columns=["flag"]))
+    doc = insert_after(
+        base_pipeline(), "n6", node("x1", "label_encoding", "Flag codes", columns=["flag"])
+    )
     plan = plan_of(tmp_path, doc, df)
     scaler = next(s for s in plan.steps if s.node_id == "n6")
     assert "flag" not in scaler.touches and "age" in scaler.touches
@@ -199,12 +263,16 @@ def test_drop_columns_on_target_is_an_error(tmp_path):
 
 
 def test_cast_of_target_is_an_error(tmp_path):
-    doc = insert_after(base_pipeline(), "n3", node("x1", "cast_columns", "Cast", casts={"label": "str"}))
+    doc = insert_after(
+        base_pipeline(), "n3", node("x1", "cast_columns", "Cast", casts={"label": "str"})
+    )
     assert one_with(plan_problems(tmp_path, doc), "'x1'", "'label'", "target")
 
 
 def test_row_filters_may_name_the_target(tmp_path):
-    doc = insert_after(base_pipeline(), "n3", node("x1", "drop_missing_rows", "Rows", columns=["label", "age"]))
+    doc = insert_after(
+        base_pipeline(), "n3", node("x1", "drop_missing_rows", "Rows", columns=["label", "age"])
+    )
     insert_after(doc, "x1", node("x2", "drop_duplicates", "Dedupe", columns=["label", "age"]))
     plan = plan_of(tmp_path, doc)
     assert [s.role for s in plan.steps[1:3]] == ["row_filter", "row_filter"]
@@ -217,7 +285,9 @@ def test_smote_needs_numeric_features(tmp_path):
 
 
 def test_sampler_plans_as_training_only(tmp_path):
-    doc = insert_after(base_pipeline(), "n6", node("x1", "random_undersample", "Under", random_state=3))
+    doc = insert_after(
+        base_pipeline(), "n6", node("x1", "random_undersample", "Under", random_state=3)
+    )
     plan = plan_of(tmp_path, doc)
     step = plan.steps[-1]
     assert step.role == "sampler"
@@ -235,30 +305,49 @@ def test_ordinal_encoding_with_complete_order(tmp_path):
 
 
 def test_box_cox_on_positive_column_is_fine(tmp_path):
-    doc = insert_after(base_pipeline(), "n4",
-                       node("x1", "skewness_transform", "Power", columns=["price", "age"], method="box-cox"))
+    doc = insert_after(
+        base_pipeline(),
+        "n4",
+        node("x1", "skewness_transform", "Power", columns=["price", "age"], method="box-cox"),
+    )
     plan_of(tmp_path, doc)
 
 
 def test_box_cox_on_zero_is_an_error(tmp_path):
     df = base_frame()
     df.loc[::2, "age"] = 0  # half the rows: the training split holds zeros for sure
-    doc = insert_after(base_pipeline(), "n4", node("x1", "skewness_transform", columns=["age"], method="box-cox"))
+    doc = insert_after(
+        base_pipeline(), "n4", node("x1", "skewness_transform", columns=["age"], method="box-cox")
+    )
     assert one_with(plan_problems(tmp_path, doc, df), "'x1'", "'age'", "box-cox")
 
 
 def test_regex_is_compiled_with_the_case_flag(tmp_path):
     doc = base_pipeline()
     config(doc, "n3")["columns"] = ["id", "signup", "kind"]
-    insert_after(doc, "n3", node("x1", "regex_cleanup", "Clean", columns=["note"], pattern=r"(?i)note\s+#",
-                                 case_sensitive=False))
+    insert_after(
+        doc,
+        "n3",
+        node(
+            "x1",
+            "regex_cleanup",
+            "Clean",
+            columns=["note"],
+            pattern=r"(?i)note\s+#",
+            case_sensitive=False,
+        ),
+    )
     insert_after(doc, "x1", node("x2", "drop_columns", "Drop note", columns=["note"]))
     plan = plan_of(tmp_path, doc)
     assert plan.steps[1].call.kwargs["pattern"] == r"(?i)note\s+#"
 
 
 def test_column_removed_earlier_does_not_exist(tmp_path):
-    doc = insert_after(base_pipeline(), "n5", node("x1", "imputation", "Late", columns=["note"], strategy="constant"))
+    doc = insert_after(
+        base_pipeline(),
+        "n5",
+        node("x1", "imputation", "Late", columns=["note"], strategy="constant"),
+    )
     assert one_with(plan_problems(tmp_path, doc), "'x1'", "'note'", "does not exist")
 
 
@@ -284,9 +373,13 @@ def test_regressor_without_random_state(tmp_path):
 
 def test_random_state_passed_and_overridable(tmp_path):
     doc = base_pipeline()
-    config(doc, "n7").update(model_type="random_forest_classifier", random_state=5,
-                             hyperparameters={"n_estimators": 10})
-    assert plan_of(tmp_path / "a", doc).model.estimator.kwargs == {"n_estimators": 10, "random_state": 5}
+    config(doc, "n7").update(
+        model_type="random_forest_classifier", random_state=5, hyperparameters={"n_estimators": 10}
+    )
+    assert plan_of(tmp_path / "a", doc).model.estimator.kwargs == {
+        "n_estimators": 10,
+        "random_state": 5,
+    }
     config(doc, "n7")["hyperparameters"] = {"n_estimators": 10, "random_state": 9}
     assert plan_of(tmp_path / "b", doc).model.estimator.kwargs["random_state"] == 9
 
@@ -294,7 +387,13 @@ def test_random_state_passed_and_overridable(tmp_path):
 def test_default_classification_metrics(tmp_path):
     doc = base_pipeline()
     config(doc, "n8")["metrics"] = []
-    assert plan_of(tmp_path, doc).evaluation.metrics == ["accuracy", "precision", "recall", "f1", "roc_auc"]
+    assert plan_of(tmp_path, doc).evaluation.metrics == [
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+    ]
 
 
 def test_svc_with_probability_allows_log_loss(tmp_path):
@@ -349,8 +448,14 @@ def test_hyperparameter_tuning_plan(tmp_path):
     doc = base_pipeline()
     n7 = find_node(doc, "n7")
     n7["type"] = "hyperparameter_tuning"
-    n7["data"]["config"] = {"model_type": "logistic_regression", "search": "random", "n_iter": 3,
-                            "param_grid": {"C": [0.1, 1.0, 10.0]}, "scoring": "f1", "cv_folds": 3}
+    n7["data"]["config"] = {
+        "model_type": "logistic_regression",
+        "search": "random",
+        "n_iter": 3,
+        "param_grid": {"C": [0.1, 1.0, 10.0]},
+        "scoring": "f1",
+        "cv_folds": 3,
+    }
     model = plan_of(tmp_path, doc).model
     assert model.node_type == "hyperparameter_tuning"
     assert model.search == "random" and model.n_iter == 3 and model.scoring == "f1"
@@ -411,12 +516,22 @@ def test_parquet_source(tmp_path):
 
 def test_database_secrets_never_reach_the_plan(tmp_path):
     doc = base_pipeline()
-    doc["data_sources"] = [{
-        "id": "ds_1", "name": "shop", "type": "postgres", "query": "SELECT * FROM customers",
-        "connection": {"host": "db.internal", "port": 5432, "database": "shop",
-                       "user": "svc_user_x9", "password": "s3cr3t-Pa55"},
-        "snapshot": "data/data.csv",
-    }]
+    doc["data_sources"] = [
+        {
+            "id": "ds_1",
+            "name": "shop",
+            "type": "postgres",
+            "query": "SELECT * FROM customers",
+            "connection": {
+                "host": "db.internal",
+                "port": 5432,
+                "database": "shop",
+                "user": "svc_user_x9",
+                "password": "s3cr3t-Pa55",
+            },
+            "snapshot": "data/data.csv",
+        }
+    ]
     plan = plan_of(tmp_path, doc)
     text = plan.to_json()
     assert "s3cr3t-Pa55" not in text

@@ -24,18 +24,25 @@ def fake(git_server, server_token):
 
 
 def make_provider(token, sleeps=None, **kwargs):
-    policy = RetryPolicy(attempts=4, sleep=(sleeps.append if sleeps is not None else
-                                             (lambda s: None)))
+    policy = RetryPolicy(
+        attempts=4, sleep=(sleeps.append if sleeps is not None else (lambda s: None))
+    )
     kwargs.setdefault("base_url", "https://api.github.com")
-    return GitHubProvider(token=token, retry=policy, seconds_between_requests=None,
-                          seconds_between_writes=None, **kwargs)
+    return GitHubProvider(
+        token=token,
+        retry=policy,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+        **kwargs,
+    )
 
 
 def test_full_flow(fake, git_server, server_token, export_repo: ExportRepo):
     provider = make_provider(server_token)
     first = export_repo.export()
-    r1 = publish(provider, export_repo.path, SPEC, title="Export v1", body="b1",
-                 reviewers=["alice"])
+    r1 = publish(
+        provider, export_repo.path, SPEC, title="Export v1", body="b1", reviewers=["alice"]
+    )
     assert r1.status == "created" and r1.repo_created and r1.branch == "main"
     assert r1.repo_url == "https://github.com/octo/churn"
     repo = fake.repos["octo/churn"]
@@ -46,8 +53,15 @@ def test_full_flow(fake, git_server, server_token, export_repo: ExportRepo):
     assert fake.count("POST", PULLS) == 0
 
     second = export_repo.export()
-    r2 = publish(provider, export_repo.path, SPEC, title="Export v2", body="body **2**",
-                 reviewers=["alice"], draft=True)
+    r2 = publish(
+        provider,
+        export_repo.path,
+        SPEC,
+        title="Export v2",
+        body="body **2**",
+        reviewers=["alice"],
+        draft=True,
+    )
     assert r2.status == "pr_opened" and r2.pr_number == 1
     assert r2.pr_url == "https://github.com/octo/churn/pull/1"
     assert git_server.heads("octo/churn") == {"main": first, export_repo.branch: second}
@@ -70,19 +84,32 @@ def test_full_flow(fake, git_server, server_token, export_repo: ExportRepo):
     assert fake.count("POST", PULLS) == 1  # exactly one PR ever created
     # get_pulls was always asked with owner:branch
     lists = [q for m, p, q, _ in fake.calls if m == "GET" and p == PULLS]
-    assert lists and all("head=octo%3Agitexport%2Fchurn-model" in q or
-                         "head=octo:gitexport/churn-model" in q for q in lists)
+    assert lists and all(
+        "head=octo%3Agitexport%2Fchurn-model" in q or "head=octo:gitexport/churn-model" in q
+        for q in lists
+    )
 
 
-def test_unrelated_open_prs_are_not_mistaken_for_ours(fake, git_server, server_token,
-                                                      export_repo):
+def test_unrelated_open_prs_are_not_mistaken_for_ours(fake, git_server, server_token, export_repo):
     """GitHub returns every PR when head lacks 'owner:'; we filter by owner:branch."""
     provider = make_provider(server_token)
     export_repo.export()
     publish(provider, export_repo.path, SPEC, title="t", body="b")
-    fake.pulls["octo/churn"] = [{"number": 1, "id": 9, "state": "open", "title": "human",
-                                 "body": "x", "head": "feature", "base": "main",
-                                 "draft": False, "labels": [], "reviewers": [], "sha": "1" * 40}]
+    fake.pulls["octo/churn"] = [
+        {
+            "number": 1,
+            "id": 9,
+            "state": "open",
+            "title": "human",
+            "body": "x",
+            "head": "feature",
+            "base": "main",
+            "draft": False,
+            "labels": [],
+            "reviewers": [],
+            "sha": "1" * 40,
+        }
+    ]
     export_repo.export()
     result = publish(provider, export_repo.path, SPEC, title="t", body="b")
     assert result.status == "pr_opened" and result.pr_number == 2
@@ -91,13 +118,18 @@ def test_unrelated_open_prs_are_not_mistaken_for_ours(fake, git_server, server_t
 
 def test_org_repo_and_enterprise_base_url(git_server, server_token, export_repo):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = FakeGitHub(git_server, token=server_token, api="https://ghe.example.com/api/v3",
-                          uploads="https://ghe.example.com/api/uploads",
-                          web="https://ghe.example.com").install(rsps)
+        fake = FakeGitHub(
+            git_server,
+            token=server_token,
+            api="https://ghe.example.com/api/v3",
+            uploads="https://ghe.example.com/api/uploads",
+            web="https://ghe.example.com",
+        ).install(rsps)
         provider = make_provider(server_token, base_url="https://ghe.example.com/api/v3")
         export_repo.export()
-        spec = RepoSpec(name="churn", pipeline_id="churn-model", owner="acme",
-                        visibility="internal")
+        spec = RepoSpec(
+            name="churn", pipeline_id="churn-model", owner="acme", visibility="internal"
+        )
         result = publish(provider, export_repo.path, spec, title="t", body="b")
         assert result.status == "created"
         assert result.repo_url == "https://ghe.example.com/acme/churn"
@@ -107,15 +139,15 @@ def test_org_repo_and_enterprise_base_url(git_server, server_token, export_repo)
             provider.ensure_repo(RepoSpec(name="churn", pipeline_id="x", owner="nope"))
 
 
-def test_existing_repo_of_another_pipeline_is_refused(fake, git_server, server_token, tmp_path,
-                                                     export_repo):
+def test_existing_repo_of_another_pipeline_is_refused(
+    fake, git_server, server_token, tmp_path, export_repo
+):
     fake.add_repo("octo", "churn")
     other = ExportRepo(tmp_path / "other", pipeline_id="another")
     other.export()
     from gitexport.git_remote import Credentials, GitRemote, RefUpdate
 
-    remote = GitRemote(other.path, git_server.url("octo/churn"),
-                       Credentials("x", server_token))
+    remote = GitRemote(other.path, git_server.url("octo/churn"), Credentials("x", server_token))
     remote.lfs_push([other.head()])
     remote.push([RefUpdate(other.head(), "refs/heads/main", None)])
     export_repo.export()
@@ -157,9 +189,14 @@ def test_lost_repo_create_response_makes_no_duplicate(fake, server_token, export
 def test_secondary_rate_limit_honours_retry_after(fake, server_token, export_repo):
     sleeps = []
     provider = make_provider(server_token, sleeps)
-    fake.fail("POST", r"/user/repos", 403, headers={"Retry-After": "7"},
-              message="You have exceeded a secondary rate limit. Please wait a few minutes "
-                      "before you try again.")
+    fake.fail(
+        "POST",
+        r"/user/repos",
+        403,
+        headers={"Retry-After": "7"},
+        message="You have exceeded a secondary rate limit. Please wait a few minutes "
+        "before you try again.",
+    )
     export_repo.export()
     assert publish(provider, export_repo.path, SPEC, title="t", body="b").status == "created"
     assert sleeps == [7.0]
@@ -177,9 +214,14 @@ def test_429_is_retried_though_not_a_ratelimit_exception(fake, server_token, exp
 def test_rate_limit_too_long_gives_up_at_once(fake, server_token):
     sleeps = []
     provider = make_provider(server_token, sleeps)
-    fake.fail("GET", r"/repos/octo/churn", 403, times=9,
-              headers={"X-RateLimit-Remaining": "0", "Retry-After": "3000"},
-              message="API rate limit exceeded for user ID 1.")
+    fake.fail(
+        "GET",
+        r"/repos/octo/churn",
+        403,
+        times=9,
+        headers={"X-RateLimit-Remaining": "0", "Retry-After": "3000"},
+        message="API rate limit exceeded for user ID 1.",
+    )
     with pytest.raises(UserError, match="rate limit.*3000s"):
         provider.ensure_repo(SPEC)
     assert sleeps == []
@@ -233,8 +275,15 @@ def test_release_assets(fake, server_token, export_repo, tmp_path):
     export_repo.export()
     model = tmp_path / "model.joblib"
     model.write_bytes(b"m" * 5000)
-    result = publish(provider, export_repo.path, SPEC, title="t", body="b",
-                     artifacts="release", release_files=[model])
+    result = publish(
+        provider,
+        export_repo.path,
+        SPEC,
+        title="t",
+        body="b",
+        artifacts="release",
+        release_files=[model],
+    )
     [a] = result.artifacts
     assert a.url == "https://github.com/octo/churn/releases/download/v1/model.joblib"
     assert a.sha256 == hashlib.sha256(b"m" * 5000).hexdigest() and a.size == 5000
@@ -252,14 +301,23 @@ def test_github_app_installation(fake, git_server, tmp_path, export_repo):
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = tmp_path / "app.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.TraditionalOpenSSL,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
     install_token = "ghs_INSTALLATIONTOKEN0000xyzxyzxyz"
     git_server.app.token = install_token
-    provider = GitHubProvider(app_id=42, private_key_path=pem, installation_id=7,
-                              retry=RetryPolicy(sleep=lambda s: None),
-                              seconds_between_requests=None, seconds_between_writes=None)
+    provider = GitHubProvider(
+        app_id=42,
+        private_key_path=pem,
+        installation_id=7,
+        retry=RetryPolicy(sleep=lambda s: None),
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
     export_repo.export()
     spec = RepoSpec(name="churn", pipeline_id="churn-model", owner="acme")
     result = publish(provider, export_repo.path, spec, title="t", body="b")

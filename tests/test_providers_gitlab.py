@@ -26,9 +26,13 @@ def fake(git_server, server_token):
 
 
 def make_provider(token, sleeps=None):
-    return GitLabProvider(token=token, base_url="https://gitlab.example.com",
-                          retry=RetryPolicy(attempts=4, sleep=(
-                              sleeps.append if sleeps is not None else (lambda s: None))))
+    return GitLabProvider(
+        token=token,
+        base_url="https://gitlab.example.com",
+        retry=RetryPolicy(
+            attempts=4, sleep=(sleeps.append if sleeps is not None else (lambda s: None))
+        ),
+    )
 
 
 def test_full_flow(fake, git_server, server_token, export_repo):
@@ -42,8 +46,15 @@ def test_full_flow(fake, git_server, server_token, export_repo):
     assert export_repo.model_oid() in git_server.lfs_objects()
 
     second = export_repo.export()
-    r2 = publish(provider, export_repo.path, SPEC, title="Export v2", body="body 2", draft=True,
-                 reviewers=["alice"])
+    r2 = publish(
+        provider,
+        export_repo.path,
+        SPEC,
+        title="Export v2",
+        body="body 2",
+        draft=True,
+        reviewers=["alice"],
+    )
     assert r2.status == "pr_opened" and r2.pr_number == 1
     assert r2.pr_url == "https://gitlab.example.com/tanuki/churn/-/merge_requests/1"
     [mr] = fake.mrs[project["id"]]
@@ -66,8 +77,7 @@ def test_full_flow(fake, git_server, server_token, export_repo):
 def test_group_project(fake, server_token, export_repo):
     provider = make_provider(server_token)
     export_repo.export()
-    spec = RepoSpec(name="churn", pipeline_id="churn-model", owner="acme/ml",
-                    visibility="internal")
+    spec = RepoSpec(name="churn", pipeline_id="churn-model", owner="acme/ml", visibility="internal")
     result = publish(provider, export_repo.path, spec, title="t", body="b")
     assert result.status == "created"
     project = fake.project_by_path("acme/ml/churn")
@@ -102,8 +112,11 @@ def test_401_and_403(fake, server_token):
     with pytest.raises(UserError, match="GitLab rejected the token"):
         make_provider("glpat-wrongwrongwrongwrong").ensure_repo(SPEC)
     fake.fail("POST", r"/projects", 403)
-    with pytest.raises(UserError, match=r"refused to find or create the project on "
-                                        r"tanuki/churn \(403"):
+    with pytest.raises(
+        UserError,
+        match=r"refused to find or create the project on "
+        r"tanuki/churn \(403",
+    ):
         make_provider(server_token).ensure_repo(SPEC)
 
 
@@ -116,16 +129,18 @@ def test_release_package_and_link(fake, server_token, export_repo, tmp_path):
         fh.truncate(size)
     ref = provider.ensure_repo(SPEC)
     publish(provider, export_repo.path, SPEC, title="t", body="b")
-    [artifact] = provider.upload_release(ref, "v1", "churn-model 1", [big],
-                                         target=export_repo.head())
+    [artifact] = provider.upload_release(
+        ref, "v1", "churn-model 1", [big], target=export_repo.head()
+    )
     assert artifact.size == size
     zeros = hashlib.sha256()
     for _ in range(48):
         zeros.update(b"\0" * (1024 * 1024))
     assert artifact.sha256 == zeros.hexdigest() == fake.packages[0]["file_sha256"]
     pid = fake.project_by_path("tanuki/churn")["id"]
-    assert artifact.url == (f"https://gitlab.example.com/api/v4/projects/{pid}/packages/"
-                            "generic/churn/1/model.joblib")
+    assert artifact.url == (
+        f"https://gitlab.example.com/api/v4/projects/{pid}/packages/generic/churn/1/model.joblib"
+    )
     rel = fake.releases[(pid, "v1")]
     assert rel["ref"] == export_repo.head()
     assert [lk["url"] for lk in rel["links"]] == [artifact.url]
@@ -139,8 +154,15 @@ def test_release_through_publish(fake, server_token, export_repo, tmp_path):
     export_repo.export()
     f = tmp_path / "metrics.json"
     f.write_text("{}")
-    result = publish(provider, export_repo.path, SPEC, title="t", body="b",
-                     artifacts="release", release_files=[f])
+    result = publish(
+        provider,
+        export_repo.path,
+        SPEC,
+        title="t",
+        body="b",
+        artifacts="release",
+        release_files=[f],
+    )
     assert [a.name for a in result.artifacts] == ["metrics.json"]
     assert result.artifacts[0].sha256 == hashlib.sha256(b"{}").hexdigest()
 
@@ -156,8 +178,11 @@ def test_package_upload_streams_from_disk(tmp_path):
         fh.truncate(size)
     sink = SinkServer().start()
     try:
-        provider = GitLabProvider(token="glpat-sinksinksinksinksink", base_url=sink.base_url,
-                                  retry=RetryPolicy(sleep=lambda s: None))
+        provider = GitLabProvider(
+            token="glpat-sinksinksinksinksink",
+            base_url=sink.base_url,
+            retry=RetryPolicy(sleep=lambda s: None),
+        )
         tracemalloc.start()
         try:
             url = provider.upload_package_file(7, "churn", "1", big)

@@ -86,8 +86,7 @@ def test_existing_repo_of_something_else_is_refused(export_repo, tmp_path):
 
 
 def _init_bare(path):
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True,
-                   timeout=60)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True, timeout=60)
     return str(path)
 
 
@@ -108,12 +107,26 @@ def test_human_commit_on_export_branch_stops(export_repo, tmp_path):
     publish(provider, export_repo.path, SPEC, title="t", body="b")
     # A reviewer pushes a fix onto the export branch.
     human = tmp_path / "human"
-    subprocess.run(["git", "clone", "-q", "-b", export_repo.branch, str(bare), str(human)],
-                   check=True, timeout=60, env={"GIT_LFS_SKIP_SMUDGE": "1", "PATH": _path()})
+    subprocess.run(
+        ["git", "clone", "-q", "-b", export_repo.branch, str(bare), str(human)],
+        check=True,
+        timeout=60,
+        env={"GIT_LFS_SKIP_SMUDGE": "1", "PATH": _path()},
+    )
     (human / "NOTES.md").write_text("tuned by hand\n")
     git(human, "add", "NOTES.md")
-    git(human, "-c", "user.name=Alice", "-c", "user.email=a@x", "commit", "-q", "-m", "Tune it",
-        env={"GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "alice@example.com"})
+    git(
+        human,
+        "-c",
+        "user.name=Alice",
+        "-c",
+        "user.email=a@x",
+        "commit",
+        "-q",
+        "-m",
+        "Tune it",
+        env={"GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "alice@example.com"},
+    )
     git(human, "push", "-q", "--no-verify", "origin", export_repo.branch)
     before = heads(bare)
 
@@ -146,8 +159,15 @@ def test_release_artifacts(export_repo, tmp_path):
     export_repo.export()
     artifact = tmp_path / "model.joblib"
     artifact.write_bytes(b"x" * 1000)
-    result = publish(LocalProvider(bare), export_repo.path, SPEC, title="t", body="b",
-                     artifacts="release", release_files=[artifact])
+    result = publish(
+        LocalProvider(bare),
+        export_repo.path,
+        SPEC,
+        title="t",
+        body="b",
+        artifacts="release",
+        release_files=[artifact],
+    )
     [a] = result.artifacts
     import hashlib
 

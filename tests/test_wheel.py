@@ -20,21 +20,39 @@ from helpers import EXAMPLE_NAMES, REPO_ROOT
 pytestmark = pytest.mark.slow
 
 IGNORE = shutil.ignore_patterns(
-    ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", ".venv", "venv"
+    ".git",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".venv",
+    "venv",
 )
 
 
-def _run(args, *, cwd: Path, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+def _run(
+    args, *, cwd: Path, timeout: int = 900, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
     clean.pop("GITEXPORT_DEBUG", None)
     return subprocess.run(  # noqa: PLW1510 - callers check the exit status
-        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        [str(a) for a in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**clean, **(env or {})},
     )
 
 
 def _ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, f"{proc.args}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"{proc.args}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    )
     return proc
 
 
@@ -47,7 +65,11 @@ def installed(tmp_path_factory):
     src = work / "src"
     shutil.copytree(REPO_ROOT, src, ignore=IGNORE, symlinks=True)
     dist = work / "dist"
-    _ok(_run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", dist, src], cwd=work))
+    _ok(
+        _run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", dist, src], cwd=work
+        )
+    )
     wheels = list(dist.glob("gitexport-*.whl"))
     assert len(wheels) == 1, wheels
 
@@ -57,8 +79,16 @@ def installed(tmp_path_factory):
     assert "include-system-site-packages = false" in cfg
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     _ok(_run([python, "-m", "pip", "install", "--quiet", wheels[0]], cwd=work, timeout=1800))
-    where = _ok(_run([python, "-c", "import gitexport, pathlib; print(pathlib.Path(gitexport.__file__).parent)"],
-                     cwd=work)).stdout.strip()
+    where = _ok(
+        _run(
+            [
+                python,
+                "-c",
+                "import gitexport, pathlib; print(pathlib.Path(gitexport.__file__).parent)",
+            ],
+            cwd=work,
+        )
+    ).stdout.strip()
     package = Path(where)
     return wheels[0], python, package, work
 
@@ -112,10 +142,18 @@ def test_console_script_plans_a_copied_example(installed, example):
     proc = _ok(_run([script, "plan", bundle, "--json"], cwd=work))
     plan = json.loads(proc.stdout)
     assert plan["target"] == {"telco_churn": "churn", "diamonds": "price"}[example]
-    assert plan["problem_type"] == {"telco_churn": "classification", "diamonds": "regression"}[example]
-    assert plan["source"]["bundle_file"] == json.loads((bundle / "pipeline.json").read_text())[
-        "data_sources"][0]["path"]
+    assert (
+        plan["problem_type"] == {"telco_churn": "classification", "diamonds": "regression"}[example]
+    )
+    assert (
+        plan["source"]["bundle_file"]
+        == json.loads((bundle / "pipeline.json").read_text())["data_sources"][0]["path"]
+    )
     # a broken copy still gives exit 2 and a named error from the installed package
     (bundle / "pipeline.json").write_text("{", encoding="utf-8")
     broken = _run([script, "plan", bundle], cwd=work)
-    assert broken.returncode == 2 and "malformed JSON" in broken.stderr and "Traceback" not in broken.stderr
+    assert (
+        broken.returncode == 2
+        and "malformed JSON" in broken.stderr
+        and "Traceback" not in broken.stderr
+    )

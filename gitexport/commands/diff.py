@@ -19,7 +19,9 @@ from gitexport.load import plan_bundle
 def add_parser(sub) -> None:
     p = sub.add_parser("diff", help="show what re-exporting a bundle into a repo would change")
     add_bundle_arguments(p)
-    p.add_argument("--repo", type=Path, required=True, help="the local repository of earlier exports")
+    p.add_argument(
+        "--repo", type=Path, required=True, help="the local repository of earlier exports"
+    )
     p.add_argument("--ci-provider", choices=("github", "gitlab"), default="github")
     p.add_argument("--json", action="store_true", help="the summary and file list as JSON")
     p.set_defaults(run=run)
@@ -27,8 +29,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     planned = plan_bundle(bundle_path(args))
-    built = build_project(planned, render_options(args, args.ci_provider),
-                          allow_parity_drift=args.allow_parity_drift)
+    built = build_project(
+        planned, render_options(args, args.ci_provider), allow_parity_drift=args.allow_parity_drift
+    )
     markdown, changes = change_summary(built, args.repo)
     if args.json:
         print(json.dumps({"summary": markdown, "files": [c.__dict__ for c in changes]}, indent=2))

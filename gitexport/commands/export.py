@@ -22,25 +22,45 @@ def add_bundle_arguments(p) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("bundle", nargs="?", help="a bundle folder or its pipeline.json")
     where.add_argument("--example", choices=EXAMPLES, help="use a bundled example instead")
-    p.add_argument("--data", choices=("none", "sample", "full"), default="sample",
-                   help="data shipped in the project: none (schema only), sample (default), full")
-    p.add_argument("--artifacts", choices=("lfs", "release"), default="lfs",
-                   help="model artifacts in Git LFS (default) or as release assets")
+    p.add_argument(
+        "--data",
+        choices=("none", "sample", "full"),
+        default="sample",
+        help="data shipped in the project: none (schema only), sample (default), full",
+    )
+    p.add_argument(
+        "--artifacts",
+        choices=("lfs", "release"),
+        default="lfs",
+        help="model artifacts in Git LFS (default) or as release assets",
+    )
     p.add_argument("--no-docker", action="store_true", help="no Dockerfiles or compose file")
     p.add_argument("--no-kubernetes", action="store_true", help="no Kubernetes manifests")
     p.add_argument("--no-ci", action="store_true", help="no CI/CD workflows")
-    p.add_argument("--allow-parity-drift", action="store_true",
-                   help="export even if the project does not reproduce the canvas's predictions")
+    p.add_argument(
+        "--allow-parity-drift",
+        action="store_true",
+        help="export even if the project does not reproduce the canvas's predictions",
+    )
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("export", help="generate the project, train it, and commit it to a local repo")
+    p = sub.add_parser(
+        "export", help="generate the project, train it, and commit it to a local repo"
+    )
     add_bundle_arguments(p)
     p.add_argument("--out", type=Path, help="the local repository (created if missing)")
-    p.add_argument("--ci-provider", choices=("github", "gitlab"), default="github",
-                   help="which CI system to generate for (default: github)")
-    p.add_argument("--no-merge", action="store_true",
-                   help="leave a re-export on its export branch instead of merging it into main")
+    p.add_argument(
+        "--ci-provider",
+        choices=("github", "gitlab"),
+        default="github",
+        help="which CI system to generate for (default: github)",
+    )
+    p.add_argument(
+        "--no-merge",
+        action="store_true",
+        help="leave a re-export on its export branch instead of merging it into main",
+    )
     p.add_argument("--adopt", action="store_true", help="take over an existing non-gitexport repo")
     p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
     p.add_argument("--zip", type=Path, metavar="FILE", help="also write the project as a ZIP file")
@@ -88,7 +108,10 @@ def trailers(built: BuiltProject) -> tuple[tuple[str, str], ...]:
         ("Graph-Digest", f"sha256:{facts['graph_sha256']}"),
         ("Data-Digest", f"sha256:{facts['data_sha256']}"),
     ]
-    pairs += [("Model-Digest", f"{path} sha256:{digest}") for path, digest in sorted(facts["model_sha256"].items())]
+    pairs += [
+        ("Model-Digest", f"{path} sha256:{digest}")
+        for path, digest in sorted(facts["model_sha256"].items())
+    ]
     pairs += [
         ("Template-Digest", f"sha256:{facts['template_sha256']}"),
         ("Exporter-Version", f"gitexport {facts['gitexport_version']}"),
@@ -138,14 +161,18 @@ def previous_side(repo_dir: Path | None) -> ExportSide:
         data = git.read_export_file(repo_dir, record.commit, path)
         return json.loads(data) if data else None
 
-    return ExportSide(load(".gitexport/plan.json"), load("models/metrics.json"), load(".gitexport/lineage.json"))
+    return ExportSide(
+        load(".gitexport/plan.json"), load("models/metrics.json"), load(".gitexport/lineage.json")
+    )
 
 
 def change_summary(built: BuiltProject, repo_dir: Path | None) -> tuple[str, list]:
     changes = git.preview_export(repo_dir, built.files) if repo_dir is not None else []
     new = ExportSide(json.loads(built.files[".gitexport/plan.json"]), built.metrics, built.lineage)
     markdown = render_summary(
-        previous_side(repo_dir), new, changes,
+        previous_side(repo_dir),
+        new,
+        changes,
         canvas_metrics=built.plan.canvas_results.metrics,
         parity=built.parity.describe() if built.parity else None,
     )
@@ -158,27 +185,45 @@ def run(args) -> int:
     planned = plan_bundle(bundle_path(args))
     for warning in planned.plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    built = build_project(planned, render_options(args, args.ci_provider),
-                          allow_parity_drift=args.allow_parity_drift)
+    built = build_project(
+        planned, render_options(args, args.ci_provider), allow_parity_drift=args.allow_parity_drift
+    )
     if args.dry_run:
-        markdown, changes = change_summary(built, args.out if args.out and args.out.exists() else None)
+        markdown, changes = change_summary(
+            built, args.out if args.out and args.out.exists() else None
+        )
         if args.json:
-            print(json.dumps({"summary": markdown, "files": [c.__dict__ for c in changes]}, indent=2))
+            print(
+                json.dumps({"summary": markdown, "files": [c.__dict__ for c in changes]}, indent=2)
+            )
         else:
             sys.stdout.write(markdown)
         return 0
-    result: dict = {"pipeline_id": built.plan.pipeline.id, "version": built.plan.pipeline.version,
-                    "parity": None if built.parity is None else built.parity.describe(),
-                    "metrics": {k: built.metrics.get(k) for k in ("test", "cv")}}
+    result: dict = {
+        "pipeline_id": built.plan.pipeline.id,
+        "version": built.plan.pipeline.version,
+        "parity": None if built.parity is None else built.parity.describe(),
+        "metrics": {k: built.metrics.get(k) for k in ("test", "cv")},
+    }
     if args.out:
-        outcome = git.export_to_repo(args.out, export_request(built), merge=not args.no_merge, adopt=args.adopt)
-        result.update(status=outcome.status, commit=outcome.export_commit, branch=outcome.branch,
-                      main=outcome.main_commit, conflicts=list(outcome.conflicts), repo=str(args.out))
+        outcome = git.export_to_repo(
+            args.out, export_request(built), merge=not args.no_merge, adopt=args.adopt
+        )
+        result.update(
+            status=outcome.status,
+            commit=outcome.export_commit,
+            branch=outcome.branch,
+            main=outcome.main_commit,
+            conflicts=list(outcome.conflicts),
+            repo=str(args.out),
+        )
     if args.zip:
         if args.zip_with_git and args.out:
             git.write_zip(args.out, args.zip, include_git=True)
         else:
-            git.write_zip(built.files, args.zip, executable=frozenset(executable_paths(built.files)))
+            git.write_zip(
+                built.files, args.zip, executable=frozenset(executable_paths(built.files))
+            )
         result["zip"] = str(args.zip)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -189,7 +234,9 @@ def run(args) -> int:
 
 def human_result(built: BuiltProject, result: dict) -> str:
     plan = built.plan
-    lines = [f"{plan.pipeline.name} v{plan.pipeline.version}: {plan.model.estimator.name}, {plan.problem_type}"]
+    lines = [
+        f"{plan.pipeline.name} v{plan.pipeline.version}: {plan.model.estimator.name}, {plan.problem_type}"
+    ]
     if built.parity is not None:
         lines.append(f"parity: {built.parity.describe()}")
     canvas = plan.canvas_results.metrics
@@ -204,9 +251,13 @@ def human_result(built: BuiltProject, result: dict) -> str:
     if status == "up_to_date":
         lines.append(f"{result['repo']}: up to date (nothing changed since the last export)")
     elif status == "conflict":
-        lines.append(f"{result['repo']}: the re-export conflicts with your changes on main in: "
-                     + ", ".join(result["conflicts"]))
-        lines.append(f"main is untouched; the export is on branch {result['branch']} — merge it by hand")
+        lines.append(
+            f"{result['repo']}: the re-export conflicts with your changes on main in: "
+            + ", ".join(result["conflicts"])
+        )
+        lines.append(
+            f"main is untouched; the export is on branch {result['branch']} — merge it by hand"
+        )
     elif status:
         where = "main" if status in ("created", "merged") else f"branch {result['branch']}"
         lines.append(f"{result['repo']}: {status}, commit {result['commit'][:12]} on {where}")

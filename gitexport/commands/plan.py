@@ -53,20 +53,32 @@ def summary(plan: ExportPlan) -> str:
         f"     cross-validation: {m.cv_folds} folds" if m.cv_folds else "     no cross-validation",
     ]
     if m.search:
-        lines.append(f"     {m.search} search over {', '.join(m.param_grid or {})}, scoring={m.scoring}")
+        lines.append(
+            f"     {m.search} search over {', '.join(m.param_grid or {})}, scoring={m.scoring}"
+        )
     lines.append(
         f"Evaluation: {', '.join(plan.evaluation.metrics)}"
-        + (f" (positive class {plan.evaluation.positive_label!r})" if plan.evaluation.positive_label else "")
+        + (
+            f" (positive class {plan.evaluation.positive_label!r})"
+            if plan.evaluation.positive_label
+            else ""
+        )
     )
     exact = "" if plan.feature_columns_exact else " (estimated; some choices are made at fit time)"
-    lines.append(f"Model features ({len(plan.feature_columns)}){exact}: {', '.join(plan.feature_columns)}")
+    lines.append(
+        f"Model features ({len(plan.feature_columns)}){exact}: {', '.join(plan.feature_columns)}"
+    )
     lines += ["", "Skipped nodes:"]
-    lines += [f"  {s.node_id} {s.label!r} [{s.node_type}]: {s.reason}" for s in plan.skipped] or ["  none"]
+    lines += [f"  {s.node_id} {s.label!r} [{s.node_type}]: {s.reason}" for s in plan.skipped] or [
+        "  none"
+    ]
     lines += ["", "Serving input (one field per raw column the model needs):"]
     for f in plan.serving_schema:
         cats = ""
         if f.categories:
-            cats = (" one of " if f.reject_unknown else " seen: ") + ", ".join(map(repr, f.categories[:8]))
+            cats = (" one of " if f.reject_unknown else " seen: ") + ", ".join(
+                map(repr, f.categories[:8])
+            )
             cats += " …" if len(f.categories) > 8 else ""
         lines.append(f"  {f.name!r}: {f.kind}, {'nullable' if f.nullable else 'required'}{cats}")
     lines += ["", "Packages:"]

@@ -33,11 +33,16 @@ def add_parser(sub) -> None:
     p = sub.add_parser("push", help="export and push to GitHub, GitLab or a local bare repo")
     add_bundle_arguments(p)
     p.add_argument("--provider", choices=("github", "gitlab", "local"), required=True)
-    p.add_argument("--repo", required=True,
-                   help="OWNER/NAME (GitHub, GitLab group path allowed) or a bare repo path (local)")
+    p.add_argument(
+        "--repo",
+        required=True,
+        help="OWNER/NAME (GitHub, GitLab group path allowed) or a bare repo path (local)",
+    )
     p.add_argument("--base-url", help="GitHub Enterprise / self-managed GitLab API base URL")
-    p.add_argument("--token-env", help="environment variable holding the token "
-                   "(default GITHUB_TOKEN or GITLAB_TOKEN)")
+    p.add_argument(
+        "--token-env",
+        help="environment variable holding the token (default GITHUB_TOKEN or GITLAB_TOKEN)",
+    )
     p.add_argument("--app-id", help="GitHub App id (with --private-key and --installation-id)")
     p.add_argument("--private-key", type=Path, help="GitHub App private key (PEM file)")
     p.add_argument("--installation-id", type=int, help="GitHub App installation id")
@@ -48,8 +53,11 @@ def add_parser(sub) -> None:
     p.add_argument("--draft", action="store_true", help="open the pull request as a draft")
     p.add_argument("--reviewer", action="append", default=[], help="ask this user to review")
     p.add_argument("--adopt", action="store_true", help="push into a repo holding something else")
-    p.add_argument("--workdir", type=Path,
-                   help="local working repository (default: a cache folder per provider and repo)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        help="local working repository (default: a cache folder per provider and repo)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.set_defaults(run=run)
 
@@ -65,15 +73,20 @@ def make_provider(args):
         if args.app_id:
             if not (args.private_key and args.installation_id):
                 raise UserError("a GitHub App needs --app-id, --private-key and --installation-id")
-            return GitHubProvider(app_id=args.app_id, private_key_path=args.private_key,
-                                  installation_id=args.installation_id,
-                                  base_url=args.base_url or DEFAULT_API)
-        return GitHubProvider(token_env=args.token_env or "GITHUB_TOKEN",
-                              base_url=args.base_url or DEFAULT_API)
+            return GitHubProvider(
+                app_id=args.app_id,
+                private_key_path=args.private_key,
+                installation_id=args.installation_id,
+                base_url=args.base_url or DEFAULT_API,
+            )
+        return GitHubProvider(
+            token_env=args.token_env or "GITHUB_TOKEN", base_url=args.base_url or DEFAULT_API
+        )
     from gitexport.providers.gitlab import DEFAULT_URL, GitLabProvider
 
-    return GitLabProvider(token_env=args.token_env or "GITLAB_TOKEN",
-                          base_url=args.base_url or DEFAULT_URL)
+    return GitLabProvider(
+        token_env=args.token_env or "GITLAB_TOKEN", base_url=args.base_url or DEFAULT_URL
+    )
 
 
 def repo_spec(args, plan) -> RepoSpec:
@@ -85,8 +98,13 @@ def repo_spec(args, plan) -> RepoSpec:
             raise UserError(f"--repo {args.repo!r}: expected OWNER/NAME")
         owner = owner or None
     description = plan.pipeline.description or f"{plan.pipeline.name}, exported by gitexport"
-    return RepoSpec(name=name, pipeline_id=plan.pipeline.id, owner=owner,
-                    visibility=args.visibility, description=description[:300])
+    return RepoSpec(
+        name=name,
+        pipeline_id=plan.pipeline.id,
+        owner=owner,
+        visibility=args.visibility,
+        description=description[:300],
+    )
 
 
 def default_workdir(args) -> Path:
@@ -117,13 +135,18 @@ def run(args) -> int:
         git.seed_from_remote(workdir, fetch)
 
     ci_provider = "gitlab" if args.provider == "gitlab" else "github"
-    built = build_project(planned, render_options(args, ci_provider),
-                          allow_parity_drift=args.allow_parity_drift)
+    built = build_project(
+        planned, render_options(args, ci_provider), allow_parity_drift=args.allow_parity_drift
+    )
     if args.artifacts == "release":
         tag = release_tag(plan)
-        urls = {Path(p).name: provider.release_asset_url(repo, tag, Path(p).name)
-                for p in built.release_files}
-        built.files["models/manifest.json"] = _manifest_with_urls(built.files["models/manifest.json"], urls)
+        urls = {
+            Path(p).name: provider.release_asset_url(repo, tag, Path(p).name)
+            for p in built.release_files
+        }
+        built.files["models/manifest.json"] = _manifest_with_urls(
+            built.files["models/manifest.json"], urls
+        )
     summary, _ = change_summary(built, workdir if workdir.exists() else None)
     outcome = git.export_to_repo(workdir, export_request(built), merge=False, adopt=args.adopt)
     if outcome.status == "conflict":  # cannot happen with merge=False; defensive
@@ -136,7 +159,9 @@ def run(args) -> int:
             path.write_bytes(data)
             release_files.append(path)
         result = publish(
-            provider, workdir, spec,
+            provider,
+            workdir,
+            spec,
             title=f"Canvas pipeline {plan.pipeline.name}: version {plan.pipeline.version}",
             body=summary,
             artifacts=args.artifacts,
@@ -152,8 +177,11 @@ def run(args) -> int:
         expected = json.loads(built.files["models/manifest.json"])
         named = {a["name"]: a for a in expected["artifacts"]}
         if artifact.name in named and named[artifact.name].get("url") != artifact.url:
-            print(f"warning: {artifact.name} was uploaded to {artifact.url}, not to the URL the "
-                  "manifest names", file=sys.stderr)
+            print(
+                f"warning: {artifact.name} was uploaded to {artifact.url}, not to the URL the "
+                "manifest names",
+                file=sys.stderr,
+            )
     data = result.to_dict()
     data["parity"] = built.parity.describe() if built.parity else None
     data["workdir"] = str(workdir)

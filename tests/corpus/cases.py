@@ -95,7 +95,10 @@ def _source(**values) -> Callable[[Broken], None]:
 
 
 def _cycle(b):
-    b.doc["graph"]["nodes"] += [node("x1", "minmax_scaler", "Loop A"), node("x2", "robust_scaler", "Loop B")]
+    b.doc["graph"]["nodes"] += [
+        node("x1", "minmax_scaler", "Loop A"),
+        node("x2", "robust_scaler", "Loop B"),
+    ]
     b.doc["graph"]["edges"] += [edge("x1", "x2"), edge("x2", "x1")]
 
 
@@ -175,7 +178,9 @@ def _missing_at_model(b):
 
 
 def _box_cox(b):
-    insert_after(b.doc, "n4", node("x1", "skewness_transform", "Power", columns=["score"], method="box-cox"))
+    insert_after(
+        b.doc, "n4", node("x1", "skewness_transform", "Power", columns=["score"], method="box-cox")
+    )
 
 
 def _multiclass_target_encoding(b):
@@ -196,7 +201,9 @@ def _indicator_collision(b):
 
 
 def _invalid_regex(b):
-    insert_after(b.doc, "n2", node("x1", "regex_cleanup", "Clean", columns=["note"], pattern="([a-z"))
+    insert_after(
+        b.doc, "n2", node("x1", "regex_cleanup", "Clean", columns=["note"], pattern="([a-z")
+    )
 
 
 def _log_loss_svc(b):
@@ -236,7 +243,10 @@ def _ordinal_unknown_value(b):
 def _tuning_bad_grid(b):
     n7 = find_node(b.doc, "n7")
     n7["type"] = "hyperparameter_tuning"
-    n7["data"]["config"] = {"model_type": "logistic_regression", "param_grid": {"C": [0.1, 1.0], "gamma": [1]}}
+    n7["data"]["config"] = {
+        "model_type": "logistic_regression",
+        "param_grid": {"C": [0.1, 1.0], "gamma": [1]},
+    }
 
 
 def _positive_label(b):
@@ -254,48 +264,115 @@ CASES: list[Case] = [
     Case("dangling_edge", _dangling, ("e_dangle", "'ghost'")),
     Case("no_model", _no_model, ("no model node",)),
     Case("several_models_no_model_node", _two_models, ("export.model_node", "n7", "x7")),
-    Case("model_node_unknown", _top("export", {"model_node": "n99"}), ("export.model_node", "'n99'")),
-    Case("model_node_not_a_model", _top("export", {"model_node": "n4"}), ("export.model_node", "'n4'", "imputation")),
+    Case(
+        "model_node_unknown", _top("export", {"model_node": "n99"}), ("export.model_node", "'n99'")
+    ),
+    Case(
+        "model_node_not_a_model",
+        _top("export", {"model_node": "n4"}),
+        ("export.model_node", "'n4'", "imputation"),
+    ),
     Case("no_split_before_model", _no_split, ("'n7'", "feature_target_split")),
     Case("split_off_the_chain", _split_off_chain, ("'n7'", "feature_target_split")),
     Case("chain_does_not_reach_dataset", _chain_broken, ("'n4'", "does not reach the dataset")),
     Case("duplicate_node_id", _duplicate_ids, ("'n6'", "more than once")),
-    Case("dataset_unknown_source", _set("n1", source_id="ds_nope"), ("'n1'", "config.source_id", "'ds_nope'")),
+    Case(
+        "dataset_unknown_source",
+        _set("n1", source_id="ds_nope"),
+        ("'n1'", "config.source_id", "'ds_nope'"),
+    ),
     # document / config
-    Case("required_parameter_missing", _required_missing, ("'n7'", "config.model_type", "required")),
-    Case("unknown_node_type", _unknown_type, ("'n6'", "'standard_scalar'", "did you mean 'standard_scaler'")),
-    Case("unknown_config_key", _unknown_key, ("'n5'", "config.drop_frist", "did you mean 'drop_first'")),
+    Case(
+        "required_parameter_missing", _required_missing, ("'n7'", "config.model_type", "required")
+    ),
+    Case(
+        "unknown_node_type",
+        _unknown_type,
+        ("'n6'", "'standard_scalar'", "did you mean 'standard_scaler'"),
+    ),
+    Case(
+        "unknown_config_key",
+        _unknown_key,
+        ("'n5'", "config.drop_frist", "did you mean 'drop_first'"),
+    ),
     Case("bool_where_int", _set("n7", cv_folds=True), ("'n7'", "config.cv_folds", "int")),
     Case("string_where_list", _set("n6", columns="age"), ("'n6'", "config.columns", "list[str]")),
-    Case("enum_violation", _set("n4", strategy="average"), ("'n4'", "config.strategy", "'average'")),
+    Case(
+        "enum_violation", _set("n4", strategy="average"), ("'n4'", "config.strategy", "'average'")
+    ),
     Case("catalog_major_mismatch", _top("catalog_version", "2.0.0"), ("catalog_version", "2.0.0")),
     Case("malformed_json", _malformed, ("malformed JSON", "line")),
     Case("wrong_format", _top("format", "canvas-pipeline/2"), ("format", "canvas-pipeline/2")),
-    Case("missing_data_file", _source(path="data/nothere.csv"), ("data_sources[0]", "nothere.csv", "not found")),
-    Case("data_path_escapes_bundle", _escape, ("data_sources[0]", "'../outside.csv'", "inside the bundle")),
+    Case(
+        "missing_data_file",
+        _source(path="data/nothere.csv"),
+        ("data_sources[0]", "nothere.csv", "not found"),
+    ),
+    Case(
+        "data_path_escapes_bundle",
+        _escape,
+        ("data_sources[0]", "'../outside.csv'", "inside the bundle"),
+    ),
     Case("data_path_absolute", _absolute, ("data_sources[0]", "absolute.csv", "inside the bundle")),
     # plan / columns
-    Case("column_not_at_node", _set("n6", columns=["age", "city"]), ("'n6'", "config.columns", "'city'", "does not exist")),
+    Case(
+        "column_not_at_node",
+        _set("n6", columns=["age", "city"]),
+        ("'n6'", "config.columns", "'city'", "does not exist"),
+    ),
     Case("non_numeric_reaches_model", _non_numeric_at_model, ("'n7'", "'note'")),
     Case("missing_value_reaches_model", _missing_at_model, ("'n7'", "'income'", "missing")),
     Case("box_cox_non_positive", _box_cox, ("'x1'", "'score'", "box-cox")),
-    Case("multiclass_target_encoding", _multiclass_target_encoding, ("'n5'", "'kind'", "3 classes")),
-    Case("one_hot_writes_existing_column", _one_hot_collision, ("'n5'", "'city_a'", "already exists")),
-    Case("missing_indicator_suffix_collision", _indicator_collision, ("'x1'", "'income_missing'", "already exists")),
+    Case(
+        "multiclass_target_encoding", _multiclass_target_encoding, ("'n5'", "'kind'", "3 classes")
+    ),
+    Case(
+        "one_hot_writes_existing_column", _one_hot_collision, ("'n5'", "'city_a'", "already exists")
+    ),
+    Case(
+        "missing_indicator_suffix_collision",
+        _indicator_collision,
+        ("'x1'", "'income_missing'", "already exists"),
+    ),
     Case("invalid_regex", _invalid_regex, ("'x1'", "config.pattern", "([a-z")),
-    Case("metric_of_other_task", _set("n8", metrics=["accuracy", "rmse"]), ("'n8'", "config.metrics", "'rmse'")),
-    Case("metric_of_other_task_regression", _metric_classification_on_regression, ("'n8'", "config.metrics", "'f1'")),
+    Case(
+        "metric_of_other_task",
+        _set("n8", metrics=["accuracy", "rmse"]),
+        ("'n8'", "config.metrics", "'rmse'"),
+    ),
+    Case(
+        "metric_of_other_task_regression",
+        _metric_classification_on_regression,
+        ("'n8'", "config.metrics", "'f1'"),
+    ),
     Case("log_loss_svc_without_probability", _log_loss_svc, ("'n8'", "log_loss", "SVC")),
-    Case("unknown_hyperparameter", _set("n7", hyperparameters={"C": 1.0, "max_iters": 10}),
-         ("'n7'", "config.hyperparameters.max_iters")),
+    Case(
+        "unknown_hyperparameter",
+        _set("n7", hyperparameters={"C": 1.0, "max_iters": 10}),
+        ("'n7'", "config.hyperparameters.max_iters"),
+    ),
     Case("unknown_param_grid_key", _tuning_bad_grid, ("'n7'", "config.param_grid.gamma")),
-    Case("target_missing_from_data", _set("n2", target="churn"), ("'n2'", "config.target", "'churn'")),
-    Case("feature_node_touches_target", _set("n6", columns=["age", "label"]), ("'n6'", "'label'", "target")),
+    Case(
+        "target_missing_from_data", _set("n2", target="churn"), ("'n2'", "config.target", "'churn'")
+    ),
+    Case(
+        "feature_node_touches_target",
+        _set("n6", columns=["age", "label"]),
+        ("'n6'", "'label'", "target"),
+    ),
     Case("sampler_on_regression", _sampler_regression, ("'x1'", "regression")),
     Case("regressor_on_text_target", _regressor_on_text_target, ("'n7'", "'label'", "regressor")),
-    Case("ordinal_value_not_in_order", _ordinal_unknown_value, ("'n5'", "config.categories.city", "'c'")),
-    Case("positive_label_not_a_class", _positive_label, ("'n8'", "config.positive_label", "'maybe'")),
-    Case("row_filter_unknown_column", _drop_duplicates_unknown, ("'x1'", "'note'", "does not exist")),
+    Case(
+        "ordinal_value_not_in_order",
+        _ordinal_unknown_value,
+        ("'n5'", "config.categories.city", "'c'"),
+    ),
+    Case(
+        "positive_label_not_a_class", _positive_label, ("'n8'", "config.positive_label", "'maybe'")
+    ),
+    Case(
+        "row_filter_unknown_column", _drop_duplicates_unknown, ("'x1'", "'note'", "does not exist")
+    ),
 ]
 
 # Static documents in this folder (no data needed: they fail before the data is read).

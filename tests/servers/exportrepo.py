@@ -13,16 +13,24 @@ import subprocess
 from pathlib import Path
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "gitexport", "GIT_AUTHOR_EMAIL": "gitexport@localhost",
-    "GIT_COMMITTER_NAME": "gitexport", "GIT_COMMITTER_EMAIL": "gitexport@localhost",
+    "GIT_AUTHOR_NAME": "gitexport",
+    "GIT_AUTHOR_EMAIL": "gitexport@localhost",
+    "GIT_COMMITTER_NAME": "gitexport",
+    "GIT_COMMITTER_EMAIL": "gitexport@localhost",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 
 
 def git(repo: Path, *args: str, env: dict | None = None) -> str:
     full_env = {**os.environ, **GIT_ENV, **(env or {})}
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                          timeout=120, env=full_env, check=False)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=full_env,
+        check=False,
+    )
     if proc.returncode != 0:
         raise AssertionError(f"git {args} failed: {proc.stderr}")
     return proc.stdout.strip()
@@ -38,7 +46,8 @@ class ExportRepo:
         git(self.path, "init", "-q", "-b", "main")
         git(self.path, "lfs", "install", "--local")
         (self.path / ".gitattributes").write_text(
-            "models/trained/** filter=lfs diff=lfs merge=lfs -text\n")
+            "models/trained/** filter=lfs diff=lfs merge=lfs -text\n"
+        )
 
     @property
     def branch(self) -> str:
@@ -54,8 +63,9 @@ class ExportRepo:
             if current != self.branch:
                 exists = git(self.path, "branch", "--list", self.branch)
                 git(self.path, "checkout", "-q", *(() if exists else ("-b",)), self.branch)
-        (self.path / "README.md").write_text(f"# {self.pipeline_id}\n\nversion {self.version}\n"
-                                             f"{note}\n")
+        (self.path / "README.md").write_text(
+            f"# {self.pipeline_id}\n\nversion {self.version}\n{note}\n"
+        )
         model = self.path / "models" / "trained" / "model.joblib"
         model.parent.mkdir(parents=True, exist_ok=True)
         seed = f"{self.pipeline_id}:{self.version}".encode()
@@ -64,8 +74,10 @@ class ExportRepo:
             out += hashlib.sha256(seed + i.to_bytes(8, "big")).digest()
         model.write_bytes(bytes(out[: self.model_size]))
         git(self.path, "add", "-A")
-        msg = (f"Export {self.pipeline_id} v{self.version}\n\n"
-               f"Pipeline-Id: {self.pipeline_id}\nPipeline-Version: {self.version}\n")
+        msg = (
+            f"Export {self.pipeline_id} v{self.version}\n\n"
+            f"Pipeline-Id: {self.pipeline_id}\nPipeline-Version: {self.version}\n"
+        )
         git(self.path, "commit", "-q", "-m", msg)
         return self.head()
 

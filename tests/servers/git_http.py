@@ -96,8 +96,9 @@ class GitHttpApp:
 
     @staticmethod
     def _respond(start_response, status: str, body: bytes = b"", headers=()):
-        start_response(status, [("Content-Type", "text/plain"),
-                                ("Content-Length", str(len(body))), *headers])
+        start_response(
+            status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), *headers]
+        )
         return [body]
 
     # -- WSGI --------------------------------------------------------------------------
@@ -109,8 +110,12 @@ class GitHttpApp:
         ok, user = self._user(environ)
         if not ok:
             self._log(environ, 401, user)
-            return self._respond(start_response, "401 Unauthorized", b"Authentication required\n",
-                                 [("WWW-Authenticate", 'Basic realm="gitexport-test"')])
+            return self._respond(
+                start_response,
+                "401 Unauthorized",
+                b"Authentication required\n",
+                [("WWW-Authenticate", 'Basic realm="gitexport-test"')],
+            )
         repo_path = path.split(".git/", 1)[0] + ".git"
         if not (self.root / repo_path.lstrip("/")).is_dir() or self._take("not_found"):
             self._log(environ, 404, user)
@@ -141,8 +146,14 @@ class GitHttpApp:
         env["CONTENT_LENGTH"] = str(len(body))
         if environ.get("HTTP_GIT_PROTOCOL"):
             env["GIT_PROTOCOL"] = environ["HTTP_GIT_PROTOCOL"]
-        proc = subprocess.run(["git", "http-backend"], input=body, env=env,
-                              capture_output=True, timeout=GIT_TIMEOUT, check=False)
+        proc = subprocess.run(
+            ["git", "http-backend"],
+            input=body,
+            env=env,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
         head, _, payload = proc.stdout.partition(b"\r\n\r\n")
         if not _:
             head, _, payload = proc.stdout.partition(b"\n\n")
@@ -175,9 +186,14 @@ class GitHttpApp:
             if not ok:
                 self._log(environ, 401, user)
                 return self._respond(
-                    start_response, "401 Unauthorized", b'{"message": "Credentials needed"}',
-                    [("LFS-Authenticate", 'Basic realm="gitexport-test"'),
-                     ("WWW-Authenticate", 'Basic realm="gitexport-test"')])
+                    start_response,
+                    "401 Unauthorized",
+                    b'{"message": "Credentials needed"}',
+                    [
+                        ("LFS-Authenticate", 'Basic realm="gitexport-test"'),
+                        ("WWW-Authenticate", 'Basic realm="gitexport-test"'),
+                    ],
+                )
             org, repo = path.lstrip("/").split(".git/info/lfs/", 1)[0].rsplit("/", 1)
             environ = dict(environ, HTTP_AUTHORIZATION="Bearer " + self._jwt(org, repo))
         elif environ["REQUEST_METHOD"] == "PUT" and self._take("fail_lfs_upload"):
@@ -199,10 +215,17 @@ class GitHttpApp:
 
         now = int(time.time())
         return jwt.encode(
-            {"sub": "gitexport-test", "iat": now, "exp": now + 600,
-             "scopes": ["obj"]},  # the front door checked the path; nested groups
+            {
+                "sub": "gitexport-test",
+                "iat": now,
+                "exp": now + 600,
+                "scopes": ["obj"],
+            },  # the front door checked the path; nested groups
             # do not fit giftless's org/repo scope syntax
-            self.lfs_key, algorithm="HS256", headers={"kid": "giftless-internal-jwt-key"})
+            self.lfs_key,
+            algorithm="HS256",
+            headers={"kid": "giftless-internal-jwt-key"},
+        )
 
 
 class DropConnection(Exception):
@@ -340,10 +363,16 @@ class GitHttpServer:
         path = self.repo_path(full_name)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["git", "init", "--bare", "-q", "-b", "main", str(path)], check=True,
-                           timeout=GIT_TIMEOUT)
-            subprocess.run(["git", "-C", str(path), "config", "http.receivepack", "true"],
-                           check=True, timeout=GIT_TIMEOUT)
+            subprocess.run(
+                ["git", "init", "--bare", "-q", "-b", "main", str(path)],
+                check=True,
+                timeout=GIT_TIMEOUT,
+            )
+            subprocess.run(
+                ["git", "-C", str(path), "config", "http.receivepack", "true"],
+                check=True,
+                timeout=GIT_TIMEOUT,
+            )
         return path
 
     def delete_repo(self, full_name: str) -> None:
@@ -351,9 +380,19 @@ class GitHttpServer:
 
     def heads(self, full_name: str) -> dict[str, str]:
         out = subprocess.run(
-            ["git", "-C", str(self.repo_path(full_name)), "for-each-ref",
-             "--format=%(refname:lstrip=2) %(objectname)", "refs/heads"],
-            capture_output=True, text=True, check=True, timeout=GIT_TIMEOUT).stdout
+            [
+                "git",
+                "-C",
+                str(self.repo_path(full_name)),
+                "for-each-ref",
+                "--format=%(refname:lstrip=2) %(objectname)",
+                "refs/heads",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=GIT_TIMEOUT,
+        ).stdout
         return dict(line.split(" ", 1) for line in out.splitlines())
 
     def lfs_objects(self) -> set[str]:
@@ -369,13 +408,19 @@ def make_giftless_app(storage: Path, key: str = "gitexport-test-lfs-signing-key-
     from giftless.app import init_app
 
     storage.mkdir(parents=True, exist_ok=True)
-    jwt_options = {"algorithm": "HS256", "private_key": key, "default_lifetime": 600,
-                   "key_id": "giftless-internal-jwt-key"}
+    jwt_options = {
+        "algorithm": "HS256",
+        "private_key": key,
+        "default_lifetime": 600,
+        "key_id": "giftless-internal-jwt-key",
+    }
     config = {
         "LEGACY_ENDPOINTS": False,
         "AUTH_PROVIDERS": [{"factory": "giftless.auth.jwt:factory", "options": jwt_options}],
-        "PRE_AUTHORIZED_ACTION_PROVIDER": {"factory": "giftless.auth.jwt:factory",
-                                           "options": jwt_options},
+        "PRE_AUTHORIZED_ACTION_PROVIDER": {
+            "factory": "giftless.auth.jwt:factory",
+            "options": jwt_options,
+        },
         "TRANSFER_ADAPTERS": {
             "basic": {
                 "factory": "giftless.transfer.basic_streaming:factory",

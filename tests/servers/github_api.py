@@ -57,20 +57,36 @@ class FakeGitHub:
     def install(self, rsps: responses.RequestsMock) -> FakeGitHub:
         for base in (self.api, self.uploads):
             parts = urlsplit(base)
-            pattern = re.compile(re.escape(f"{parts.scheme}://{parts.hostname}") + r"(:\d+)?"
-                                 + re.escape(parts.path) + r"/.*")
+            pattern = re.compile(
+                re.escape(f"{parts.scheme}://{parts.hostname}")
+                + r"(:\d+)?"
+                + re.escape(parts.path)
+                + r"/.*"
+            )
             for method in (responses.GET, responses.POST, responses.PATCH, responses.DELETE):
                 rsps.add_callback(method, pattern, self._dispatch)
         rsps.add_passthru("http://127.0.0.1")
         return self
 
-    def fail(self, method, path_regex, status, *, times=1, headers=None, message=None,
-             after=False):
-        self.faults.append(Fault(method, re.compile(path_regex), status, times, headers or {},
-                                 message or {502: "Bad Gateway", 401: "Bad credentials",
-                                             403: "Forbidden", 404: "Not Found",
-                                             429: "Too Many Requests"}.get(status, "error"),
-                                 after))
+    def fail(self, method, path_regex, status, *, times=1, headers=None, message=None, after=False):
+        self.faults.append(
+            Fault(
+                method,
+                re.compile(path_regex),
+                status,
+                times,
+                headers or {},
+                message
+                or {
+                    502: "Bad Gateway",
+                    401: "Bad credentials",
+                    403: "Forbidden",
+                    404: "Not Found",
+                    429: "Too Many Requests",
+                }.get(status, "error"),
+                after,
+            )
+        )
 
     def count(self, method, path_regex):
         pattern = re.compile(path_regex)
@@ -91,64 +107,115 @@ class FakeGitHub:
     def _owner_json(self, login):
         if login == USER["login"]:
             return dict(USER)
-        return {"login": login, "id": 77, "node_id": "MDEyOk9yZ2FuaXphdGlvbjc3",
-                "type": "Organization", "site_admin": False}
+        return {
+            "login": login,
+            "id": 77,
+            "node_id": "MDEyOk9yZ2FuaXphdGlvbjc3",
+            "type": "Organization",
+            "site_admin": False,
+        }
 
     def _repo_json(self, owner, name, *, private=True, description="", visibility=None):
         full = f"{owner}/{name}"
         return {
-            "id": self._next_id(), "node_id": "R_kgDOA", "name": name, "full_name": full,
-            "private": private, "owner": self._owner_json(owner),
-            "html_url": f"{self.web}/{full}", "description": description, "fork": False,
+            "id": self._next_id(),
+            "node_id": "R_kgDOA",
+            "name": name,
+            "full_name": full,
+            "private": private,
+            "owner": self._owner_json(owner),
+            "html_url": f"{self.web}/{full}",
+            "description": description,
+            "fork": False,
             "url": f"{self.api}/repos/{full}",
-            "git_url": f"git://github.com/{full}.git", "ssh_url": f"git@github.com:{full}.git",
-            "clone_url": self.git_server.url(full), "svn_url": f"{self.web}/{full}",
+            "git_url": f"git://github.com/{full}.git",
+            "ssh_url": f"git@github.com:{full}.git",
+            "clone_url": self.git_server.url(full),
+            "svn_url": f"{self.web}/{full}",
             "default_branch": "master",  # the account's setting; GitHub ignores ours at create
             "visibility": visibility or ("private" if private else "public"),
-            "size": 0, "archived": False, "disabled": False,
-            "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z",
+            "size": 0,
+            "archived": False,
+            "disabled": False,
+            "created_at": "2026-11-20T10:00:00Z",
+            "updated_at": "2026-11-20T10:00:00Z",
             "pushed_at": None,
-            "permissions": {"admin": True, "maintain": True, "push": True, "triage": True,
-                            "pull": True},
+            "permissions": {
+                "admin": True,
+                "maintain": True,
+                "push": True,
+                "triage": True,
+                "pull": True,
+            },
         }
 
     def _pr_json(self, full, pr):
         repo = self.repos[full]
         base_url = f"{self.api}/repos/{full}"
         return {
-            "url": f"{base_url}/pulls/{pr['number']}", "id": pr["id"], "node_id": "PR_kwDO",
+            "url": f"{base_url}/pulls/{pr['number']}",
+            "id": pr["id"],
+            "node_id": "PR_kwDO",
             "html_url": f"{self.web}/{full}/pull/{pr['number']}",
             "issue_url": f"{base_url}/issues/{pr['number']}",
-            "number": pr["number"], "state": pr["state"], "locked": False,
-            "title": pr["title"], "user": dict(USER), "body": pr["body"],
+            "number": pr["number"],
+            "state": pr["state"],
+            "locked": False,
+            "title": pr["title"],
+            "user": dict(USER),
+            "body": pr["body"],
             "labels": [self._label_json(n) for n in pr["labels"]],
-            "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z",
-            "closed_at": None, "merged_at": None, "draft": pr["draft"],
-            "head": {"label": f"{repo['owner']['login']}:{pr['head']}", "ref": pr["head"],
-                     "sha": pr["sha"], "user": repo["owner"], "repo": repo},
-            "base": {"label": f"{repo['owner']['login']}:{pr['base']}", "ref": pr["base"],
-                     "sha": "0" * 40, "user": repo["owner"], "repo": repo},
-            "requested_reviewers": [{"login": r, "id": 5, "type": "User"}
-                                    for r in pr["reviewers"]],
-            "merged": False, "mergeable": None,
+            "created_at": "2026-11-20T10:00:00Z",
+            "updated_at": "2026-11-20T10:00:00Z",
+            "closed_at": None,
+            "merged_at": None,
+            "draft": pr["draft"],
+            "head": {
+                "label": f"{repo['owner']['login']}:{pr['head']}",
+                "ref": pr["head"],
+                "sha": pr["sha"],
+                "user": repo["owner"],
+                "repo": repo,
+            },
+            "base": {
+                "label": f"{repo['owner']['login']}:{pr['base']}",
+                "ref": pr["base"],
+                "sha": "0" * 40,
+                "user": repo["owner"],
+                "repo": repo,
+            },
+            "requested_reviewers": [{"login": r, "id": 5, "type": "User"} for r in pr["reviewers"]],
+            "merged": False,
+            "mergeable": None,
         }
 
     @staticmethod
     def _label_json(name):
-        return {"id": 208045946, "node_id": "MDU6TGFiZWwyMDgwNDU5NDY=", "name": name,
-                "description": "", "color": "ededed", "default": False,
-                "url": f"https://api.github.com/labels/{name}"}
+        return {
+            "id": 208045946,
+            "node_id": "MDU6TGFiZWwyMDgwNDU5NDY=",
+            "name": name,
+            "description": "",
+            "color": "ededed",
+            "default": False,
+            "url": f"https://api.github.com/labels/{name}",
+        }
 
     def _release_json(self, full, rel):
         return {
-            "url": f"{self.api}/repos/{full}/releases/{rel['id']}", "id": rel["id"],
+            "url": f"{self.api}/repos/{full}/releases/{rel['id']}",
+            "id": rel["id"],
             "html_url": f"{self.web}/{full}/releases/tag/{rel['tag_name']}",
             "assets_url": f"{self.api}/repos/{full}/releases/{rel['id']}/assets",
-            "upload_url": f"{self.uploads}/repos/{full}/releases/{rel['id']}/assets"
-                          "{?name,label}",
-            "tag_name": rel["tag_name"], "target_commitish": rel["target_commitish"],
-            "name": rel["name"], "body": rel["body"], "draft": False, "prerelease": False,
-            "created_at": "2026-11-20T10:00:00Z", "published_at": "2026-11-20T10:00:00Z",
+            "upload_url": f"{self.uploads}/repos/{full}/releases/{rel['id']}/assets{{?name,label}}",
+            "tag_name": rel["tag_name"],
+            "target_commitish": rel["target_commitish"],
+            "name": rel["name"],
+            "body": rel["body"],
+            "draft": False,
+            "prerelease": False,
+            "created_at": "2026-11-20T10:00:00Z",
+            "published_at": "2026-11-20T10:00:00Z",
             "author": dict(USER),
             "assets": [self._asset_json(full, a) for a in self.assets.get(rel["id"], [])],
         }
@@ -158,12 +225,19 @@ class FakeGitHub:
         return {
             "url": f"{self.api}/repos/{full}/releases/assets/{asset['id']}",
             "browser_download_url": f"{self.web}/{full}/releases/download/{rel_tag}/"
-                                    f"{asset['name']}",
-            "id": asset["id"], "node_id": "RA_kwDO", "name": asset["name"], "label": "",
-            "state": "uploaded", "content_type": "application/octet-stream",
-            "size": asset["size"], "digest": f"sha256:{asset['sha256']}",
-            "download_count": 0, "created_at": "2026-11-20T10:00:00Z",
-            "updated_at": "2026-11-20T10:00:00Z", "uploader": dict(USER),
+            f"{asset['name']}",
+            "id": asset["id"],
+            "node_id": "RA_kwDO",
+            "name": asset["name"],
+            "label": "",
+            "state": "uploaded",
+            "content_type": "application/octet-stream",
+            "size": asset["size"],
+            "digest": f"sha256:{asset['sha256']}",
+            "download_count": 0,
+            "created_at": "2026-11-20T10:00:00Z",
+            "updated_at": "2026-11-20T10:00:00Z",
+            "uploader": dict(USER),
         }
 
     # -- transport ---------------------------------------------------------------------
@@ -171,9 +245,12 @@ class FakeGitHub:
     def _headers(self, extra=None):
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999",
-            "X-RateLimit-Reset": str(int(time.time()) + 3600), "X-RateLimit-Used": "1",
-            "X-RateLimit-Resource": "core", "X-GitHub-Api-Version-Selected": "2022-11-28",
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": "4999",
+            "X-RateLimit-Reset": str(int(time.time()) + 3600),
+            "X-RateLimit-Used": "1",
+            "X-RateLimit-Resource": "core",
+            "X-GitHub-Api-Version-Selected": "2022-11-28",
             "X-GitHub-Request-Id": "CAFE:0001",
         }
         headers.update(extra or {})
@@ -184,14 +261,15 @@ class FakeGitHub:
 
     def _error(self, status, message, extra=None):
         doc = "https://docs.github.com/rest"
-        return self._json(status, {"message": message, "documentation_url": doc,
-                                   "status": str(status)}, extra)
+        return self._json(
+            status, {"message": message, "documentation_url": doc, "status": str(status)}, extra
+        )
 
     def _paged(self, request, items):
         query = parse_qs(urlsplit(request.url).query)
         per_page = min(int(query.get("per_page", [self.page_size])[0]), self.page_size)
         page = int(query.get("page", ["1"])[0])
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         last = max((len(items) + per_page - 1) // per_page, 1)
         links = []
         base = request.url.split("?")[0]
@@ -213,17 +291,21 @@ class FakeGitHub:
         path = path.removeprefix("/api/v3")
         body = request.body
         if isinstance(body, bytes) and request.headers.get("Content-Type", "").startswith(
-                "application/json"):
+            "application/json"
+        ):
             body = body.decode()
-        self.calls.append((request.method, path, parts.query,
-                           body if isinstance(body, str) else None))
+        self.calls.append(
+            (request.method, path, parts.query, body if isinstance(body, str) else None)
+        )
         auth = request.headers.get("Authorization", "")
-        if (not path.startswith("/app/") and self.token is not None
-                and auth.split(" ", 1)[-1] not in [self.token, *self.installation_tokens]):
+        if (
+            not path.startswith("/app/")
+            and self.token is not None
+            and auth.split(" ", 1)[-1] not in [self.token, *self.installation_tokens]
+        ):
             return self._error(401, "Bad credentials")
         for fault in self.faults:
-            if fault.times > 0 and fault.method == request.method and \
-                    fault.pattern.fullmatch(path):
+            if fault.times > 0 and fault.method == request.method and fault.pattern.fullmatch(path):
                 fault.times -= 1
                 if fault.after:
                     self._route(request, path)
@@ -244,34 +326,58 @@ class FakeGitHub:
         m, data = request.method, None
         if m == "GET" and path == "/user":
             return self._json(200, dict(USER, name="Octo Cat"))
-        if m == "POST" and (match := re.fullmatch(r"/app/installations/(\d+)/access_tokens",
-                                                  path)):
+        if m == "POST" and (match := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path)):
             token = f"ghs_INSTALLATIONTOKEN{len(self.installation_tokens):04d}xyzxyzxyz"
             self.installation_tokens.append(token)
-            return self._json(201, {"token": token, "expires_at": "2099-01-01T00:00:00Z",
-                                    "permissions": {"contents": "write",
-                                                    "pull_requests": "write"},
-                                    "repository_selection": "all"})
+            return self._json(
+                201,
+                {
+                    "token": token,
+                    "expires_at": "2099-01-01T00:00:00Z",
+                    "permissions": {"contents": "write", "pull_requests": "write"},
+                    "repository_selection": "all",
+                },
+            )
         if m == "GET" and (match := re.fullmatch(r"/orgs/([^/]+)", path)):
             if match[1] not in self.orgs:
                 return self._error(404, "Not Found")
-            return self._json(200, {"login": match[1], "id": 77, "type": "Organization",
-                                    "url": f"{self.api}/orgs/{match[1]}"})
+            return self._json(
+                200,
+                {
+                    "login": match[1],
+                    "id": 77,
+                    "type": "Organization",
+                    "url": f"{self.api}/orgs/{match[1]}",
+                },
+            )
         if m == "POST" and (match := re.fullmatch(r"/user/repos|/orgs/([^/]+)/repos", path)):
             data = self._body(request)
             owner = match[1] or USER["login"]
             full = f"{owner}/{data['name']}"
             if full in self.repos:
-                return self._json(422, {"message": "Repository creation failed.",
-                                        "errors": [{"resource": "Repository", "code": "custom",
-                                                    "field": "name", "message":
-                                                    "name already exists on this account"}],
-                                        "documentation_url": "https://docs.github.com"})
+                return self._json(
+                    422,
+                    {
+                        "message": "Repository creation failed.",
+                        "errors": [
+                            {
+                                "resource": "Repository",
+                                "code": "custom",
+                                "field": "name",
+                                "message": "name already exists on this account",
+                            }
+                        ],
+                        "documentation_url": "https://docs.github.com",
+                    },
+                )
             self.git_server.create_repo(full)
-            self.repos[full] = self._repo_json(owner, data["name"],
-                                               private=data.get("private", False),
-                                               description=data.get("description", ""),
-                                               visibility=data.get("visibility"))
+            self.repos[full] = self._repo_json(
+                owner,
+                data["name"],
+                private=data.get("private", False),
+                description=data.get("description", ""),
+                visibility=data.get("visibility"),
+            )
             self.repos[full]["auto_init"] = data.get("auto_init")
             return self._json(201, self.repos[full])
         match = re.fullmatch(r"/repos/([^/]+)/([^/]+)(/.*)?", path)
@@ -301,18 +407,42 @@ class FakeGitHub:
             data = self._body(request)
             heads = self.git_server.heads(full)
             if data["head"] not in heads:
-                return self._json(422, {"message": "Validation Failed", "errors": [
-                    {"resource": "PullRequest", "field": "head", "code": "invalid"}]})
+                return self._json(
+                    422,
+                    {
+                        "message": "Validation Failed",
+                        "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}],
+                    },
+                )
             for p in self.pulls.get(full, []):
                 if p["state"] == "open" and p["head"] == data["head"]:
-                    return self._json(422, {"message": "Validation Failed", "errors": [
-                        {"resource": "PullRequest", "code": "custom", "message":
-                         f"A pull request already exists for {match[1]}:{data['head']}."}]})
+                    return self._json(
+                        422,
+                        {
+                            "message": "Validation Failed",
+                            "errors": [
+                                {
+                                    "resource": "PullRequest",
+                                    "code": "custom",
+                                    "message": f"A pull request already exists for {match[1]}:{data['head']}.",
+                                }
+                            ],
+                        },
+                    )
             prs = self.pulls.setdefault(full, [])
-            pr = {"number": len(prs) + 1, "id": self._next_id(), "state": "open",
-                  "title": data["title"], "body": data.get("body"), "head": data["head"],
-                  "base": data["base"], "draft": bool(data.get("draft")), "labels": [],
-                  "reviewers": [], "sha": heads[data["head"]]}
+            pr = {
+                "number": len(prs) + 1,
+                "id": self._next_id(),
+                "state": "open",
+                "title": data["title"],
+                "body": data.get("body"),
+                "head": data["head"],
+                "base": data["base"],
+                "draft": bool(data.get("draft")),
+                "labels": [],
+                "reviewers": [],
+                "sha": heads[data["head"]],
+            }
             prs.append(pr)
             return self._json(201, self._pr_json(full, pr))
         if match2 := re.fullmatch(r"/(pulls|issues)/(\d+)(/.*)?", rest):
@@ -345,10 +475,20 @@ class FakeGitHub:
         if m == "POST" and rest == "/releases":
             data = self._body(request)
             if not self.git_server.heads(full):
-                return self._json(422, {"message": "Repository is empty.",
-                                        "documentation_url": "https://docs.github.com"})
-            rel = {"id": self._next_id(), "tag_name": data["tag_name"], "name": data.get("name"),
-                   "body": data.get("body"), "target_commitish": data.get("target_commitish")}
+                return self._json(
+                    422,
+                    {
+                        "message": "Repository is empty.",
+                        "documentation_url": "https://docs.github.com",
+                    },
+                )
+            rel = {
+                "id": self._next_id(),
+                "tag_name": data["tag_name"],
+                "name": data.get("name"),
+                "body": data.get("body"),
+                "target_commitish": data.get("target_commitish"),
+            }
             self.releases.setdefault(full, []).append(rel)
             return self._json(201, self._release_json(full, rel))
         if mt := re.fullmatch(r"/releases/(\d+)/assets", rest):
@@ -357,16 +497,27 @@ class FakeGitHub:
             if rel is None:
                 return self._error(404, "Not Found")
             if m == "GET":
-                return self._paged(request, [self._asset_json(full, a)
-                                             for a in self.assets.get(rid, [])])
+                return self._paged(
+                    request, [self._asset_json(full, a) for a in self.assets.get(rid, [])]
+                )
             if m == "POST":
                 import hashlib
 
                 name = parse_qs(urlsplit(request.url).query)["name"][0]
                 if any(a["name"] == name for a in self.assets.get(rid, [])):
-                    return self._json(422, {"message": "Validation Failed", "errors": [
-                        {"resource": "ReleaseAsset", "code": "already_exists",
-                         "field": "name"}]})
+                    return self._json(
+                        422,
+                        {
+                            "message": "Validation Failed",
+                            "errors": [
+                                {
+                                    "resource": "ReleaseAsset",
+                                    "code": "already_exists",
+                                    "field": "name",
+                                }
+                            ],
+                        },
+                    )
                 digest, size = hashlib.sha256(), 0
                 stream = request.body
                 if hasattr(stream, "read"):
@@ -376,8 +527,13 @@ class FakeGitHub:
                 else:
                     digest.update(stream or b"")
                     size = len(stream or b"")
-                asset = {"id": self._next_id(), "name": name, "size": size,
-                         "sha256": digest.hexdigest(), "tag": rel["tag_name"]}
+                asset = {
+                    "id": self._next_id(),
+                    "name": name,
+                    "size": size,
+                    "sha256": digest.hexdigest(),
+                    "tag": rel["tag_name"],
+                }
                 self.assets.setdefault(rid, []).append(asset)
                 return self._json(201, self._asset_json(full, asset))
         if m == "DELETE" and (mt := re.fullmatch(r"/releases/assets/(\d+)", rest)):

@@ -20,8 +20,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import responses
 
-USER = {"id": 1, "username": "tanuki", "name": "Tanuki", "state": "active",
-        "avatar_url": None, "web_url": "https://gitlab.example.com/tanuki"}
+USER = {
+    "id": 1,
+    "username": "tanuki",
+    "name": "Tanuki",
+    "state": "active",
+    "avatar_url": None,
+    "web_url": "https://gitlab.example.com/tanuki",
+}
 
 
 @dataclass
@@ -61,43 +67,71 @@ class FakeGitLab:
     def _project_json(self, pid, namespace, name, kind, visibility, description):
         full = f"{namespace}/{name}"
         return {
-            "id": pid, "description": description, "name": name,
-            "name_with_namespace": f"{namespace} / {name}", "path": name,
-            "path_with_namespace": full, "created_at": "2026-11-20T10:00:00.000Z",
-            "default_branch": None, "tag_list": [], "topics": [],
+            "id": pid,
+            "description": description,
+            "name": name,
+            "name_with_namespace": f"{namespace} / {name}",
+            "path": name,
+            "path_with_namespace": full,
+            "created_at": "2026-11-20T10:00:00.000Z",
+            "default_branch": None,
+            "tag_list": [],
+            "topics": [],
             "ssh_url_to_repo": f"git@gitlab.example.com:{full}.git",
             "http_url_to_repo": self.git_server.url(full),
-            "web_url": f"{self.base}/{full}", "readme_url": None, "visibility": visibility,
-            "empty_repo": True, "archived": False,
-            "namespace": {"id": self.groups.get(namespace, 1), "name": namespace,
-                          "path": namespace.split("/")[-1], "kind": kind,
-                          "full_path": namespace},
+            "web_url": f"{self.base}/{full}",
+            "readme_url": None,
+            "visibility": visibility,
+            "empty_repo": True,
+            "archived": False,
+            "namespace": {
+                "id": self.groups.get(namespace, 1),
+                "name": namespace,
+                "path": namespace.split("/")[-1],
+                "kind": kind,
+                "full_path": namespace,
+            },
             "permissions": {"project_access": {"access_level": 40}, "group_access": None},
         }
 
     def _mr_json(self, pid, mr):
         full = self.projects[pid]["path_with_namespace"]
         return {
-            "id": mr["id"], "iid": mr["iid"], "project_id": pid, "title": mr["title"],
-            "description": mr["description"], "state": mr["state"],
-            "created_at": "2026-11-20T10:00:00.000Z", "updated_at": "2026-11-20T10:00:00.000Z",
-            "target_branch": mr["target_branch"], "source_branch": mr["source_branch"],
-            "author": dict(USER), "labels": mr["labels"], "draft": mr["title"].startswith(
-                "Draft:"), "work_in_progress": mr["title"].startswith("Draft:"),
-            "reviewers": [{"id": i, "username": n} for n, i in self.users.items()
-                          if i in mr["reviewer_ids"]],
-            "merge_status": "can_be_merged", "detailed_merge_status": "mergeable",
-            "sha": mr["sha"], "web_url": f"{self.base}/{full}/-/merge_requests/{mr['iid']}",
+            "id": mr["id"],
+            "iid": mr["iid"],
+            "project_id": pid,
+            "title": mr["title"],
+            "description": mr["description"],
+            "state": mr["state"],
+            "created_at": "2026-11-20T10:00:00.000Z",
+            "updated_at": "2026-11-20T10:00:00.000Z",
+            "target_branch": mr["target_branch"],
+            "source_branch": mr["source_branch"],
+            "author": dict(USER),
+            "labels": mr["labels"],
+            "draft": mr["title"].startswith("Draft:"),
+            "work_in_progress": mr["title"].startswith("Draft:"),
+            "reviewers": [
+                {"id": i, "username": n} for n, i in self.users.items() if i in mr["reviewer_ids"]
+            ],
+            "merge_status": "can_be_merged",
+            "detailed_merge_status": "mergeable",
+            "sha": mr["sha"],
+            "web_url": f"{self.base}/{full}/-/merge_requests/{mr['iid']}",
             "references": {"short": f"!{mr['iid']}"},
         }
 
     # -- transport ---------------------------------------------------------------------
 
     def _headers(self, extra=None):
-        headers = {"Content-Type": "application/json", "RateLimit-Limit": "2000",
-                   "RateLimit-Remaining": "1999", "RateLimit-Observed": "1",
-                   "RateLimit-Reset": str(int(time.time()) + 60),
-                   "X-Request-Id": "01JFAKE"}
+        headers = {
+            "Content-Type": "application/json",
+            "RateLimit-Limit": "2000",
+            "RateLimit-Remaining": "1999",
+            "RateLimit-Observed": "1",
+            "RateLimit-Reset": str(int(time.time()) + 60),
+            "X-Request-Id": "01JFAKE",
+        }
         headers.update(extra or {})
         return headers
 
@@ -108,14 +142,21 @@ class FakeGitLab:
         query = parse_qs(urlsplit(request.url).query)
         per_page = int(query.get("per_page", ["20"])[0])
         page = int(query.get("page", ["1"])[0])
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         pages = max((len(items) + per_page - 1) // per_page, 1)
-        extra = {"X-Page": str(page), "X-Per-Page": str(per_page), "X-Total": str(len(items)),
-                 "X-Total-Pages": str(pages), "X-Next-Page": str(page + 1) if page < pages
-                 else "", "X-Prev-Page": str(page - 1) if page > 1 else ""}
+        extra = {
+            "X-Page": str(page),
+            "X-Per-Page": str(per_page),
+            "X-Total": str(len(items)),
+            "X-Total-Pages": str(pages),
+            "X-Next-Page": str(page + 1) if page < pages else "",
+            "X-Prev-Page": str(page - 1) if page > 1 else "",
+        }
         base = request.url.split("?")[0]
-        links = [f'<{base}?page=1&per_page={per_page}>; rel="first"',
-                 f'<{base}?page={pages}&per_page={per_page}>; rel="last"']
+        links = [
+            f'<{base}?page=1&per_page={per_page}>; rel="first"',
+            f'<{base}?page={pages}&per_page={per_page}>; rel="last"',
+        ]
         if page < pages:
             links.insert(0, f'<{base}?page={page + 1}&per_page={per_page}>; rel="next"')
         extra["Link"] = ", ".join(links)
@@ -155,37 +196,61 @@ class FakeGitLab:
             return self._json(200, dict(USER, email="tanuki@example.com"))
         if seg == ["users"] and m == "GET":
             name = parse_qs(urlsplit(request.url).query).get("username", [""])[0]
-            found = [{"id": self.users[name], "username": name, "state": "active"}] \
-                if name in self.users else []
+            found = (
+                [{"id": self.users[name], "username": name, "state": "active"}]
+                if name in self.users
+                else []
+            )
             return self._list(request, found)
         if seg[:1] == ["namespaces"] and m == "GET":
             path = "/".join(seg[1:])
             if path not in self.groups:
                 return self._json(404, {"message": "404 Namespace Not Found"})
-            return self._json(200, {"id": self.groups[path], "name": path.split("/")[-1],
-                                    "path": path.split("/")[-1], "kind": "group",
-                                    "full_path": path})
+            return self._json(
+                200,
+                {
+                    "id": self.groups[path],
+                    "name": path.split("/")[-1],
+                    "path": path.split("/")[-1],
+                    "kind": "group",
+                    "full_path": path,
+                },
+            )
         if seg == ["projects"] and m == "POST":
             data = self._data(request)
             ns_id = data.get("namespace_id")
-            namespace = next((g for g, i in self.groups.items() if i == int(ns_id)), None) \
-                if ns_id else USER["username"]
+            namespace = (
+                next((g for g, i in self.groups.items() if i == int(ns_id)), None)
+                if ns_id
+                else USER["username"]
+            )
             full = f"{namespace}/{data['path']}"
             if self.project_by_path(full):
-                return self._json(400, {"message": {"name": ["has already been taken"],
-                                                    "path": ["has already been taken"]}})
+                return self._json(
+                    400,
+                    {
+                        "message": {
+                            "name": ["has already been taken"],
+                            "path": ["has already been taken"],
+                        }
+                    },
+                )
             self._ids += 1
             self.git_server.create_repo(full)
             kind = "group" if ns_id else "user"
             self.projects[self._ids] = self._project_json(
-                self._ids, namespace, data["path"], kind, data.get("visibility", "private"),
-                data.get("description", ""))
+                self._ids,
+                namespace,
+                data["path"],
+                kind,
+                data.get("visibility", "private"),
+                data.get("description", ""),
+            )
             return self._json(201, self.projects[self._ids])
         if seg[:1] != ["projects"] or len(seg) < 2:
             return self._json(404, {"message": "404 Not Found"})
         ident = seg[1]
-        project = self.projects.get(int(ident)) if ident.isdigit() else \
-            self.project_by_path(ident)
+        project = self.projects.get(int(ident)) if ident.isdigit() else self.project_by_path(ident)
         if project is None:
             return self._json(404, {"message": "404 Project Not Found"})
         pid, rest = project["id"], seg[2:]
@@ -198,10 +263,13 @@ class FakeGitLab:
             return self._json(200, project)
         if rest == ["merge_requests"] and m == "GET":
             q = parse_qs(urlsplit(request.url).query)
-            items = [mr for mr in self.mrs.get(pid, [])
-                     if q.get("state", ["all"])[0] in ("all", mr["state"])
-                     and q.get("source_branch", [mr["source_branch"]])[0] == mr["source_branch"]
-                     and q.get("target_branch", [mr["target_branch"]])[0] == mr["target_branch"]]
+            items = [
+                mr
+                for mr in self.mrs.get(pid, [])
+                if q.get("state", ["all"])[0] in ("all", mr["state"])
+                and q.get("source_branch", [mr["source_branch"]])[0] == mr["source_branch"]
+                and q.get("target_branch", [mr["target_branch"]])[0] == mr["target_branch"]
+            ]
             return self._list(request, [self._mr_json(pid, mr) for mr in items])
         if rest == ["merge_requests"] and m == "POST":
             data = self._data(request)
@@ -214,12 +282,18 @@ class FakeGitLab:
                     return self._json(409, {"message": [text]})
             mrs = self.mrs.setdefault(pid, [])
             labels = data.get("labels") or ""
-            mr = {"id": 5000 + len(mrs), "iid": len(mrs) + 1, "title": data["title"],
-                  "description": data.get("description"), "state": "opened",
-                  "source_branch": data["source_branch"], "target_branch": data["target_branch"],
-                  "labels": labels.split(",") if isinstance(labels, str) and labels
-                  else list(labels), "reviewer_ids": data.get("reviewer_ids") or [],
-                  "sha": heads[data["source_branch"]]}
+            mr = {
+                "id": 5000 + len(mrs),
+                "iid": len(mrs) + 1,
+                "title": data["title"],
+                "description": data.get("description"),
+                "state": "opened",
+                "source_branch": data["source_branch"],
+                "target_branch": data["target_branch"],
+                "labels": labels.split(",") if isinstance(labels, str) and labels else list(labels),
+                "reviewer_ids": data.get("reviewer_ids") or [],
+                "sha": heads[data["source_branch"]],
+            }
             mrs.append(mr)
             return self._json(201, self._mr_json(pid, mr))
         if len(rest) == 2 and rest[0] == "merge_requests" and m in ("PUT", "GET"):
@@ -247,21 +321,33 @@ class FakeGitLab:
                 digest.update(body)
                 size = len(body)
             self._ids += 1
-            record = {"id": self._ids, "package_id": 1, "file_name": rest[4], "size": size,
-                      "file_sha256": digest.hexdigest(), "file_md5": None,
-                      "created_at": "2026-11-20T10:00:00.000Z", "package": rest[2],
-                      "version": rest[3]}
+            record = {
+                "id": self._ids,
+                "package_id": 1,
+                "file_name": rest[4],
+                "size": size,
+                "file_sha256": digest.hexdigest(),
+                "file_md5": None,
+                "created_at": "2026-11-20T10:00:00.000Z",
+                "package": rest[2],
+                "version": rest[3],
+            }
             self.packages.append(record)
-            return self._json(201, {k: v for k, v in record.items()
-                                    if k not in ("package", "version")})
+            return self._json(
+                201, {k: v for k, v in record.items() if k not in ("package", "version")}
+            )
         if rest[:1] == ["releases"]:
             if m == "POST" and len(rest) == 1:
                 data = self._data(request)
                 if not self.git_server.heads(full):
                     return self._json(422, {"message": "Ref is not specified"})
-                rel = {"tag_name": data["tag_name"], "name": data.get("name"),
-                       "description": data.get("description"), "ref": data.get("ref"),
-                       "links": []}
+                rel = {
+                    "tag_name": data["tag_name"],
+                    "name": data.get("name"),
+                    "description": data.get("description"),
+                    "ref": data.get("ref"),
+                    "links": [],
+                }
                 self.releases[(pid, data["tag_name"])] = rel
                 return self._json(201, self._release_json(full, rel))
             tag = rest[1] if len(rest) > 1 else None
@@ -275,9 +361,13 @@ class FakeGitLab:
             if rest[2:] == ["assets", "links"] and m == "POST":
                 data = self._data(request)
                 self._ids += 1
-                link = {"id": self._ids, "name": data["name"], "url": data["url"],
-                        "direct_asset_url": data["url"], "link_type": data.get("link_type",
-                                                                               "other")}
+                link = {
+                    "id": self._ids,
+                    "name": data["name"],
+                    "url": data["url"],
+                    "direct_asset_url": data["url"],
+                    "link_type": data.get("link_type", "other"),
+                }
                 rel["links"].append(link)
                 return self._json(201, link)
             if len(rest) == 5 and rest[2:4] == ["assets", "links"] and m == "DELETE":
@@ -286,9 +376,15 @@ class FakeGitLab:
         return self._json(404, {"message": "404 Not Found"})
 
     def _release_json(self, full, rel):
-        return {"tag_name": rel["tag_name"], "name": rel["name"],
-                "description": rel["description"], "created_at": "2026-11-20T10:00:00.000Z",
-                "released_at": "2026-11-20T10:00:00.000Z", "author": dict(USER),
-                "commit": {"id": rel["ref"]}, "upcoming_release": False,
-                "assets": {"count": len(rel["links"]), "sources": [], "links": rel["links"]},
-                "_links": {"self": f"{self.base}/{full}/-/releases/{rel['tag_name']}"}}
+        return {
+            "tag_name": rel["tag_name"],
+            "name": rel["name"],
+            "description": rel["description"],
+            "created_at": "2026-11-20T10:00:00.000Z",
+            "released_at": "2026-11-20T10:00:00.000Z",
+            "author": dict(USER),
+            "commit": {"id": rel["ref"]},
+            "upcoming_release": False,
+            "assets": {"count": len(rel["links"]), "sources": [], "links": rel["links"]},
+            "_links": {"self": f"{self.base}/{full}/-/releases/{rel['tag_name']}"},
+        }

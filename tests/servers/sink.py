@@ -39,10 +39,17 @@ class _Handler(BaseHTTPRequestHandler):
                 digest.update(block)
                 size += len(block)
                 left -= len(block)
-        self.server.received.append((self.path.split("?")[0], size, digest.hexdigest(),
-                                     self.headers.get("PRIVATE-TOKEN")))
-        body = json.dumps({"id": 1, "file_name": self.path.rsplit("/", 1)[-1], "size": size,
-                           "file_sha256": digest.hexdigest()}).encode()
+        self.server.received.append(
+            (self.path.split("?")[0], size, digest.hexdigest(), self.headers.get("PRIVATE-TOKEN"))
+        )
+        body = json.dumps(
+            {
+                "id": 1,
+                "file_name": self.path.rsplit("/", 1)[-1],
+                "size": size,
+                "file_sha256": digest.hexdigest(),
+            }
+        ).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
