@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from helpers import base_frame, base_nodes, chain, make_document, write_bundle
 
 from gitexport.build import build_project
 from gitexport.load import plan_bundle
 from gitexport.render import RenderOptions
+from helpers import base_frame, base_nodes, chain, make_document, write_bundle
 
 PASSWORD = "s3cr3t-Pa55w0rd-never-exported"
 USER = "ml_reader_user"
