@@ -534,6 +534,8 @@ def _target_encoding(node, cfg, frame, ctx):
         smooth=cfg["smoothing"],
         cv=cfg["cv"],
         random_state=cfg["random_state"],
+        # The task decides, not the target's dtype (an int target with a gap reads as float).
+        target_type="binary" if ctx.classification else "continuous",
     )
     return _Effect(
         "stateful",
@@ -1158,14 +1160,6 @@ def _version(dist: str) -> str:
 def plan_packages(uses_imblearn: bool, source_type: str, file_format: str) -> list[Package]:
     """The generated project's runtime packages, pinned to what gitexport trains with."""
 
-    def serving(dist: str) -> str:
-        # The API packages are gitexport's test extras; without them installed, pin the
-        # versions gitexport's generated-project tests last passed with.
-        try:
-            return _version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return {"fastapi": "0.165.0", "uvicorn": "0.54.0", "httpx2": "2.16.2"}[dist]
-
     packages = [
         Package(
             name="scikit-learn",
@@ -1182,16 +1176,20 @@ def plan_packages(uses_imblearn: bool, source_type: str, file_format: str) -> li
         ),
         Package(name="pyyaml", version=_version("pyyaml"), why="reading config/*.yaml"),
         # The prediction API (src/api): pinned like the rest, to what gitexport tested it with.
-        Package(name="fastapi", version=serving("fastapi"), why="the prediction API"),
+        Package(name="fastapi", version=_version("fastapi"), why="the prediction API"),
         Package(
             name="pydantic",
             version=_version("pydantic"),
             why="the API's request and response models",
         ),
-        Package(name="uvicorn", version=serving("uvicorn"), why="the ASGI server running the API"),
+        Package(name="uvicorn", version=_version("uvicorn"), why="the ASGI server running the API"),
         # Development only: FastAPI's TestClient (tests/test_api.py) needs an HTTP client;
         # this Starlette takes httpx2 (with plain httpx it warns that httpx is deprecated).
-        Package(name="httpx2", version=serving("httpx2"), why="dev: the API tests' HTTP client"),
+        Package(
+            name="httpx2", version=_version("httpx2"), why="the API tests' HTTP client", dev=True
+        ),
+        Package(name="pytest", version=_version("pytest"), why="the project's tests", dev=True),
+        Package(name="ruff", version=_version("ruff"), why="lint and format", dev=True),
     ]
     if uses_imblearn:
         # imbalanced-learn's Pipeline runs training-only steps (row filters, samplers) at fit time only.
@@ -1209,12 +1207,20 @@ def plan_packages(uses_imblearn: bool, source_type: str, file_format: str) -> li
         )
     if source_type == "postgres":
         packages.append(
-            Package(name="sqlalchemy", version="2.0.36", why="querying the database source")
+            Package(
+                name="sqlalchemy",
+                version=_version("sqlalchemy"),
+                why="querying the database source",
+            )
         )
         packages.append(Package(name="psycopg2-binary", version="2.9.10", why="PostgreSQL driver"))
     elif source_type == "mysql":
         packages.append(
-            Package(name="sqlalchemy", version="2.0.36", why="querying the database source")
+            Package(
+                name="sqlalchemy",
+                version=_version("sqlalchemy"),
+                why="querying the database source",
+            )
         )
         packages.append(Package(name="pymysql", version="1.1.1", why="MySQL driver"))
     return packages
@@ -1376,11 +1382,8 @@ def build_plan(bundle: Bundle, chain: Chain, profile: DataProfile, catalog: Cata
     source = document.source(chain.dataset.data.config["source_id"])
     file_format = "parquet" if profile.file.lower().endswith((".parquet", ".pq")) else "csv"
     env_prefix = None
-    defaults: dict[str, str] = {}
     if source.is_database:
-        env_prefix = "DB"
-        conn = source.connection
-        defaults = {"host": conn.host, "port": str(conn.port or ""), "database": conn.database}
+        env_prefix = "DB"  # connection settings come from DB_* variables (see .env.example)
     skipped = []
     for node_id, reason in chain.skipped:
         node = document.node(node_id)
@@ -1413,7 +1416,6 @@ def build_plan(bundle: Bundle, chain: Chain, profile: DataProfile, catalog: Cata
             else {},
             query=source.query,
             env_prefix=env_prefix,
-            connection_defaults=defaults,
         ),
         raw_columns=raw_columns,
         split=SplitPlan(

@@ -64,7 +64,6 @@ class SourcePlan(_Data):
     read_options: dict[str, str]  # pandas keyword arguments (sep, encoding)
     query: str | None = None
     env_prefix: str | None = None  # database sources: env var prefix for the connection
-    connection_defaults: dict[str, str] = {}  # non-secret parts (host, port, database)
 
 
 class RawColumn(_Data):
@@ -144,6 +143,7 @@ class Package(_Data):
     name: str
     version: str
     why: str
+    dev: bool = False  # only for tests and lint (requirements-dev.txt), not in the image
 
 
 class CanvasResults(_Data):

@@ -70,12 +70,12 @@ def pipeline_changes(old: dict | None, new: dict) -> list[str]:
     """Bullet lines: nodes added, removed, parameters changed, model changes."""
     lines: list[str] = []
     before, after = _steps(old), _steps(new)
-    for node_id in after.keys() - before.keys():
+    for node_id in sorted(after.keys() - before.keys()):
         s = after[node_id]
         lines.append(
             f"- added node {_code(node_id)} {_cell(s['label'])} ({s['node_type']}): {_cell(s['training'])}"
         )
-    for node_id in before.keys() - after.keys():
+    for node_id in sorted(before.keys() - after.keys()):
         s = before[node_id]
         lines.append(f"- removed node {_code(node_id)} {_cell(s['label'])} ({s['node_type']})")
     for node_id in sorted(after.keys() & before.keys()):

@@ -323,6 +323,7 @@ def publish(
     adopt: bool = False,
     retry: RetryPolicy | None = None,  # default: the provider's own policy
     git_timeout: float = 600.0,
+    repo: RepoRef | None = None,  # the caller's ensure_repo() result (keeps ``created``)
 ) -> PushResult:
     """Push the export in *local_repo* to *provider*: the whole flow, see the module doc.
 
@@ -344,7 +345,7 @@ def publish(
     if artifacts not in ("lfs", "release"):
         raise UserError(f"unknown artifacts mode {artifacts!r} (expected lfs or release)")
 
-    repo = provider.ensure_repo(spec)
+    repo = repo or provider.ensure_repo(spec)
     remote = GitRemote(local, repo.clone_url, provider.git_credentials(), timeout=git_timeout)
     log.info("pushing %s to %s", local, repo.web_url)
 
@@ -441,11 +442,15 @@ def publish(
         status = "up_to_date"
 
     uploaded: list[Artifact] = []
-    if artifacts == "release" and release_files and pushed_commit:
-        version = _trailer(local, pushed_commit, "Pipeline-Version")
+    # Reconciled on every run, not only when refs moved: a run that pushed the commit but
+    # died before (or during) the upload is completed by the next one. Uploads are
+    # idempotent (an asset with the same digest is reused).
+    release_commit = pushed_commit or plan.source
+    if artifacts == "release" and release_files:
+        version = _trailer(local, release_commit, "Pipeline-Version")
         if not version:
             raise UserError(
-                f"commit {pushed_commit[:10]} has no Pipeline-Version trailer: "
+                f"commit {release_commit[:10]} has no Pipeline-Version trailer: "
                 "cannot name the release"
             )
         uploaded = provider.upload_release(
@@ -453,7 +458,7 @@ def publish(
             release_tag(version),
             f"{spec.pipeline_id} {version}",
             [Path(f) for f in release_files],
-            target=pushed_commit,
+            target=release_commit,
             body=f"Artifacts of pipeline `{spec.pipeline_id}` version {version}.",
         )
 

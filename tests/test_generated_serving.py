@@ -258,13 +258,27 @@ def test_render_is_deterministic_and_switchable(tmp_path):
     }
 
 
-def test_plan_pins_the_serving_packages():
-    from importlib.metadata import version
+def test_requirements_separate_runtime_from_dev():
+    """The image installs requirements.txt: test and lint tools belong in requirements-dev.txt."""
+    from gitexport.render import Assets, RenderOptions, render_project
 
     plan = plan_bundle(EXAMPLES / "penguins").plan
-    pins = {p.name: p.version for p in plan.packages}
-    for name in ("fastapi", "uvicorn", "pydantic", "httpx2"):
-        assert pins[name] == version(name)
+    files = render_project(plan, RenderOptions(), Assets())
+
+    def pins(path):
+        lines = files[path].decode().splitlines()
+        return {
+            line.split("==")[0]: line.split("==")[1]
+            for line in lines
+            if line and not line.startswith(("#", "-r"))
+        }
+
+    runtime, dev = pins("requirements.txt"), pins("requirements-dev.txt")
+    assert {"scikit-learn", "pandas", "fastapi", "uvicorn", "pydantic"} <= runtime.keys()
+    assert {"httpx2", "pytest", "ruff"} <= dev.keys()
+    assert not ({"httpx2", "pytest", "ruff"} & runtime.keys())
+    assert "-r requirements.txt" in files["requirements-dev.txt"].decode()
+    assert all(version[0].isdigit() for version in {**runtime, **dev}.values())
 
 
 # --- slow: built projects and real tools ------------------------------------------------
@@ -276,13 +290,7 @@ def test_plan_pins_the_serving_packages():
 def test_generated_files_pass_their_linters(projects, example, variant):
     root = projects.tree(example, variant)
     options = VARIANTS[variant]
-    # Without data, templates outside the serving layer still import unused names (reported);
-    # there only the files this module is about are linted.
-    paths = (
-        ["."]
-        if options.data != "none"
-        else [*API_FILES, "tests/test_api.py", "scripts", "notebooks"]
-    )
+    paths = ["."]
     run([tool("ruff"), "check", *paths], root)
     run([tool("ruff"), "format", "--check", *paths], root)
     run([tool("shellcheck"), *sorted(str(p) for p in (root / "scripts").glob("*.sh"))], root)

@@ -17,11 +17,16 @@ from gitexport.summary import ExportSide, render_summary
 EXAMPLES = ("telco_churn", "penguins", "diamonds")
 
 
-def add_bundle_arguments(p) -> None:
-    """Arguments shared by the verbs that build a project (export, diff, push)."""
+def add_bundle_source(p) -> None:
+    """BUNDLE or --example NAME: where the canvas document comes from."""
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("bundle", nargs="?", help="a bundle folder or its pipeline.json")
     where.add_argument("--example", choices=EXAMPLES, help="use a bundled example instead")
+
+
+def add_bundle_arguments(p) -> None:
+    """Arguments shared by the verbs that build a project (export, diff, push)."""
+    add_bundle_source(p)
     p.add_argument(
         "--data",
         choices=("none", "sample", "full"),
@@ -149,6 +154,21 @@ def export_request(built: BuiltProject) -> git.ExportRequest:
     )
 
 
+def place_release_files(repo_dir: Path, built: BuiltProject) -> list[Path]:
+    """Put release-asset artifacts (the model) into the working tree, where git ignores them.
+
+    With ``--artifacts release`` the model is not committed; the local project still needs it
+    to serve and test, and ``push`` uploads it from there. Returns the paths written.
+    """
+    paths = []
+    for rel, data in sorted(built.release_files.items()):
+        path = Path(repo_dir) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
 def previous_side(repo_dir: Path | None) -> ExportSide:
     """What the last export committed, for the pipeline-level summary."""
     if repo_dir is None:
@@ -209,6 +229,7 @@ def run(args) -> int:
         outcome = git.export_to_repo(
             args.out, export_request(built), merge=not args.no_merge, adopt=args.adopt
         )
+        place_release_files(args.out, built)
         result.update(
             status=outcome.status,
             commit=outcome.export_commit,
@@ -221,9 +242,9 @@ def run(args) -> int:
         if args.zip_with_git and args.out:
             git.write_zip(args.out, args.zip, include_git=True)
         else:
-            git.write_zip(
-                built.files, args.zip, executable=frozenset(executable_paths(built.files))
-            )
+            # A download is the whole project: release-asset artifacts included.
+            files = {**built.files, **built.release_files}
+            git.write_zip(files, args.zip, executable=frozenset(executable_paths(files)))
         result["zip"] = str(args.zip)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import sys
 
+from gitexport.commands.export import add_bundle_source, bundle_path
 from gitexport.load import plan_bundle
 from gitexport.plan_model import ExportPlan
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("plan", help="validate a canvas bundle and show its export plan")
-    p.add_argument("bundle", help="a bundle folder or its pipeline.json")
+    add_bundle_source(p)
     p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    planned = plan_bundle(args.bundle)
+    planned = plan_bundle(bundle_path(args))
     for warning in planned.plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:

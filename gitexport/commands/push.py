@@ -7,11 +7,9 @@ canvas's **Push to GitHub** button (``--json``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from gitexport import git
@@ -21,10 +19,17 @@ from gitexport.commands.export import (
     bundle_path,
     change_summary,
     export_request,
+    place_release_files,
     render_options,
 )
 from gitexport.errors import UserError
-from gitexport.git_remote import GitRemote, install_log_redaction
+from gitexport.git_remote import (
+    GitNotFoundError,
+    GitRemote,
+    GitTransientError,
+    install_log_redaction,
+)
+from gitexport.http_retry import Retryable, RetryGaveUp, RetryPolicy, call_with_retry
 from gitexport.load import plan_bundle
 from gitexport.providers.base import RepoSpec, export_branch, publish
 
@@ -114,31 +119,50 @@ def default_workdir(args) -> Path:
     return base / args.provider / safe
 
 
+def seed_workdir(provider, repo, workdir: Path, branch: str) -> None:
+    """Start a working repository from the remote's exports (a canvas on a new machine)."""
+    credentials = provider.git_credentials()
+
+    def fetch(repo_dir: Path) -> dict[str, str]:
+        remote = GitRemote(repo_dir, repo.clone_url, credentials)
+        heads = remote.ls_remote()
+        return remote.fetch([b for b in ("main", branch) if b in heads])
+
+    def retryable(exc: BaseException) -> Retryable | None:
+        if isinstance(exc, GitTransientError):
+            return Retryable("network error")
+        if isinstance(exc, GitNotFoundError) and repo.created:
+            return Retryable("the new repository is not reachable yet")
+        return None
+
+    policy = getattr(provider, "retry", None) or RetryPolicy()
+    try:
+        call_with_retry(
+            lambda: git.seed_from_remote(workdir, fetch),
+            policy=policy,
+            classify=retryable,
+            what="fetching the earlier exports",
+        )
+    except RetryGaveUp as exc:
+        raise UserError(
+            f"fetching the earlier exports from {repo.web_url} gave up: {exc}"
+        ) from None
+
+
 def run(args) -> int:
     install_log_redaction()
     planned = plan_bundle(bundle_path(args))
     plan = planned.plan
     provider = make_provider(args)
     spec = repo_spec(args, plan)
-    # Create (or find) the repository first: release asset URLs depend on it, and they are
-    # recorded in the manifest committed with the export.
-    repo = provider.ensure_repo(spec)
-    workdir = args.workdir or default_workdir(args)
-    if not workdir.exists():
-        branch = export_branch(plan.pipeline.id)
-
-        def fetch(repo_dir: Path) -> dict[str, str]:
-            remote = GitRemote(repo_dir, repo.clone_url, provider.git_credentials())
-            heads = remote.ls_remote()
-            return remote.fetch([b for b in ("main", branch) if b in heads])
-
-        git.seed_from_remote(workdir, fetch)
-
+    # Build (and train) first: a failed parity check must not leave an empty repo behind.
     ci_provider = "gitlab" if args.provider == "gitlab" else "github"
     built = build_project(
         planned, render_options(args, ci_provider), allow_parity_drift=args.allow_parity_drift
     )
+    repo = provider.ensure_repo(spec)
     if args.artifacts == "release":
+        # The manifest committed with the export names where each asset will live.
         tag = release_tag(plan)
         urls = {
             Path(p).name: provider.release_asset_url(repo, tag, Path(p).name)
@@ -147,32 +171,27 @@ def run(args) -> int:
         built.files["models/manifest.json"] = _manifest_with_urls(
             built.files["models/manifest.json"], urls
         )
+    workdir = args.workdir or default_workdir(args)
+    if not workdir.exists():
+        seed_workdir(provider, repo, workdir, export_branch(plan.pipeline.id))
     summary, _ = change_summary(built, workdir if workdir.exists() else None)
     outcome = git.export_to_repo(workdir, export_request(built), merge=False, adopt=args.adopt)
     if outcome.status == "conflict":  # cannot happen with merge=False; defensive
         raise UserError(f"the export conflicts in {', '.join(outcome.conflicts)}")
-
-    with tempfile.TemporaryDirectory(prefix="gitexport-release-") as tmp:
-        release_files = []
-        for rel, data in built.release_files.items():
-            path = Path(tmp) / Path(rel).name
-            path.write_bytes(data)
-            release_files.append(path)
-        result = publish(
-            provider,
-            workdir,
-            spec,
-            title=f"Canvas pipeline {plan.pipeline.name}: version {plan.pipeline.version}",
-            body=summary,
-            artifacts=args.artifacts,
-            release_files=release_files,
-            draft=args.draft,
-            reviewers=args.reviewer,
-            adopt=args.adopt,
-        )
-    if repo.created and result.status == "pushed":
-        # publish() found the repository this run created a moment earlier.
-        result = dataclasses.replace(result, status="created", repo_created=True)
+    release_files = place_release_files(workdir, built)
+    result = publish(
+        provider,
+        workdir,
+        spec,
+        title=f"Canvas pipeline {plan.pipeline.name}: version {plan.pipeline.version}",
+        body=summary,
+        artifacts=args.artifacts,
+        release_files=release_files,
+        draft=args.draft,
+        reviewers=args.reviewer,
+        adopt=args.adopt,
+        repo=repo,
+    )
     for artifact in result.artifacts:
         expected = json.loads(built.files["models/manifest.json"])
         named = {a["name"]: a for a in expected["artifacts"]}
