@@ -34,6 +34,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from gitexport.errors import UserError
 from gitexport.git import export_branch_name
+from gitexport.trailers import sanitise_value
 from gitexport.git_remote import (
     FETCH_NAMESPACE,
     Credentials,
@@ -267,7 +268,9 @@ def _holds_pipeline(repo: Path, commits: Sequence[str], pipeline_id: str, depth:
         )
         or ""
     )
-    return any(line.strip() == pipeline_id for line in out.splitlines())
+    # Trailer values are written sanitised (one line, no control characters): compare alike.
+    wanted = sanitise_value(pipeline_id)
+    return any(line.strip() == wanted for line in out.splitlines())
 
 
 def _foreign_commits(repo: Path, remote_tip: str, pipeline_id: str) -> list[str]:
@@ -276,7 +279,7 @@ def _foreign_commits(repo: Path, remote_tip: str, pipeline_id: str) -> list[str]
         _git(
             repo,
             "rev-list",
-            "--format=%H%x00%an%x00%s%x00%(trailers:key=Pipeline-Id,valueonly,separator=%x2C)",
+            "--format=%H%x00%an%x00%s%x00%(trailers:key=Pipeline-Id,valueonly,separator=%x1F)",
             "--no-commit-header",
             remote_tip,
             "--not",
@@ -291,7 +294,7 @@ def _foreign_commits(repo: Path, remote_tip: str, pipeline_id: str) -> list[str]
         if len(parts) < 4:
             continue
         sha, author, subject, ids = parts[:4]
-        if pipeline_id not in [i.strip() for i in ids.split(",")]:
+        if sanitise_value(pipeline_id) not in [i.strip() for i in ids.split("\x1f")]:
             foreign.append(f"{sha[:10]} {subject!r} by {author}")
     return foreign
 

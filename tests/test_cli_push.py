@@ -135,3 +135,27 @@ def test_github_flow_through_the_cli(tmp_path, git_server, server_token, monkeyp
     assert set(git_server.heads("octo/penguins")) == {"main", "gitexport/pl_penguins"}
     for output in outputs:
         assert server_token not in json.dumps(output)
+
+
+def test_a_pipeline_id_with_odd_whitespace_is_recognised(tmp_path):
+    """Trailers store the id on one line; the provider layer must compare it the same way."""
+    pipeline_id = "pl\tpenguins  v2\n"
+    bundles = []
+    for version, c in ((3, 0.5), (4, 0.25)):
+        target = penguins_variant(tmp_path, version, c)
+        doc = json.loads((target / "pipeline.json").read_text())
+        doc["pipeline"]["id"] = pipeline_id
+        (target / "pipeline.json").write_text(json.dumps(doc))
+        bundles.append(target)
+    common = [
+        "--provider",
+        "local",
+        "--repo",
+        str(tmp_path / "r.git"),
+        "--workdir",
+        str(tmp_path / "work"),
+    ]
+    assert push(str(bundles[0]), *common)["status"] == "created"
+    second = push(str(bundles[1]), *common)
+    assert second["status"] == "pr_opened"
+    subprocess.run(["git", "check-ref-format", f"refs/heads/{second['branch']}"], check=True)
