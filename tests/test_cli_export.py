@@ -220,3 +220,13 @@ def test_dry_run_summarises_the_change_and_writes_nothing(tmp_path):
     assert "`config/model_config.yaml` | modified | +1 −1" in proc.stdout
     assert git(repo, "for-each-ref") + git(repo, "status", "--porcelain") == before
     assert trailers(repo)["Pipeline-Version"] == ["3"]
+
+
+def test_same_input_gives_byte_identical_projects_across_processes(tmp_path):
+    """Two exports in separate processes with different hash seeds: the same bytes."""
+    archives = []
+    for seed in ("1", "2"):
+        archive = tmp_path / f"project-{seed}.zip"
+        gitexport("export", str(EXAMPLE), "--zip", str(archive), env={"PYTHONHASHSEED": seed})
+        archives.append(archive.read_bytes())
+    assert archives[0] == archives[1]
