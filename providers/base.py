@@ -34,7 +34,6 @@ from typing import Literal, Protocol, runtime_checkable
 
 from gitexport.errors import UserError
 from gitexport.git import export_branch_name
-from gitexport.trailers import sanitise_value
 from gitexport.git_remote import (
     FETCH_NAMESPACE,
     Credentials,
@@ -47,6 +46,7 @@ from gitexport.git_remote import (
     redact,
 )
 from gitexport.http_retry import Retryable, RetryGaveUp, RetryPolicy, call_with_retry
+from gitexport.trailers import sanitise_value
 
 log = logging.getLogger("gitexport.providers")
 
