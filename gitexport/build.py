@@ -231,16 +231,13 @@ def build_project(
             staging,
             "training",
         )
-        golden_source = sample if sample is not None else planned.frame.head(GOLDEN_ROWS)
-        # Golden rows: rows a request could carry (required columns present).
-        required = [f.name for f in plan.serving_schema if not f.nullable]
-        golden_rows = (
-            golden_source.dropna(subset=required).drop(columns=[plan.target]).head(GOLDEN_ROWS)
-        )
         parity = None
         reference_rel = plan.canvas_results.reference_predictions
-        if options.data != "none":
-            golden = _predict(staging, golden_rows, "golden")
+        if sample is not None:
+            # Golden rows: sample rows a request could carry (required columns present).
+            required = [f.name for f in plan.serving_schema if not f.nullable]
+            rows = sample.dropna(subset=required).drop(columns=[plan.target]).head(GOLDEN_ROWS)
+            golden = _predict(staging, rows, "golden")
             (staging / "tests/fixtures").mkdir(parents=True, exist_ok=True)
             (staging / "tests/fixtures/golden_predictions.csv").write_bytes(csv_bytes(golden))
         if reference_rel:

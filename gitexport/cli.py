@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"gitexport.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"gitexport.commands.{name}":
-                continue  # verb not built yet
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"gitexport.commands.{name}").add_parser(sub)
     return parser
 
 

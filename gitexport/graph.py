@@ -128,12 +128,8 @@ def analyse_graph(document: Document) -> Chain:
         if node.id in eval_skipped:
             skipped.append((node.id, eval_skipped[node.id]))
         elif node.id not in exported:
-            reason = (
-                "disabled" if node.data.disabled else "off the chain from the dataset to the model"
-            )
-            if node.data.disabled and node.id not in exported:
-                reason = "disabled, and off the chain from the dataset to the model"
-            skipped.append((node.id, reason))
+            reason = "off the chain from the dataset to the model"
+            skipped.append((node.id, f"disabled, and {reason}" if node.data.disabled else reason))
         elif node.data.disabled and node.type not in ("dataset",) + MODEL_TYPES:
             skipped.append((node.id, "disabled (the chain passes through it unchanged)"))
     return Chain(nodes=tuple(chain), evaluate=evaluate, skipped=tuple(skipped))

@@ -148,9 +148,7 @@ def _fmt_cols(names) -> str:
 # --- column choice -------------------------------------------------------------------
 
 
-def _resolve(
-    node: Node, cfg: dict, frame: Frame, ctx: _Ctx, auto: Callable[[Col], bool], rule: str
-):
+def _resolve(node: Node, cfg: dict, frame: Frame, ctx: _Ctx, auto: Callable[[Col], bool]):
     """Explicit columns (checked) or the automatic choice; returns (explicit, chosen)."""
     explicit = list(cfg.get("columns") or [])
     if explicit:
@@ -195,13 +193,9 @@ def _numeric(c: Col) -> bool:
 
 
 def _text_normalization(node, cfg, frame, ctx):
-    explicit, cols = _resolve(
-        node, cfg, frame, ctx, _non_numeric, "every non-numeric feature column"
-    )
+    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric)
     for name in cols:
-        col = frame.get(name)
         frame.replace_col(name, kind="string", raw=False, categories=None)
-        del col
     kwargs = {
         k: cfg[k]
         for k in ("lowercase", "strip", "collapse_whitespace", "remove_punctuation", "unicode_form")
@@ -228,7 +222,7 @@ def _text_normalization(node, cfg, frame, ctx):
 
 
 def _date_standardization(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: False, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: False)
     added = []
     for name in cols:
         src = frame.get(name)
@@ -270,7 +264,7 @@ def _regex_cleanup(node, cfg, frame, ctx):
         re.compile(cfg["pattern"], 0 if cfg["case_sensitive"] else re.IGNORECASE)
     except re.error as exc:
         ctx.error(node, f"invalid regular expression {cfg['pattern']!r}: {exc}", "config.pattern")
-    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: False, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: False)
     for name in cols:
         frame.replace_col(name, kind="string", raw=False, categories=None)
     call = _call(
@@ -322,7 +316,7 @@ def _code_columns(node, cfg, frame, ctx, cols, suffix):
 
 
 def _label_encoding(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric)
     added = _code_columns(node, cfg, frame, ctx, cols, cfg["suffix"])
     call = _call(
         "LabelEncoderColumns",
@@ -344,7 +338,7 @@ def _label_encoding(node, cfg, frame, ctx):
 
 
 def _ordinal_encoding(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric)
     orders = cfg["categories"] or {}
     for name, order in orders.items():
         if name not in cols and frame.get(name) is None:
@@ -384,7 +378,7 @@ def _ordinal_encoding(node, cfg, frame, ctx):
 
 
 def _one_hot_like(node, cfg, frame, ctx, *, drop_first, handle_unknown, max_categories):
-    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric)
     added = []
     for name in cols:
         src = frame.get(name)
@@ -481,7 +475,7 @@ def _dummy_encoding(node, cfg, frame, ctx):
 
 
 def _hash_encoding(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric)
     added = []
     for name in cols:
         src = frame.get(name)
@@ -518,7 +512,7 @@ def _target_encoding(node, cfg, frame, ctx):
             f"target encoding needs a binary or continuous target; {ctx.target!r} has "
             f"{ctx.n_classes} classes (multiclass target encoding is not supported)",
         )
-    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, _non_numeric)
     for name in cols:
         frame.replace_col(
             name,
@@ -552,7 +546,7 @@ def _target_encoding(node, cfg, frame, ctx):
 
 def _scaler(cls, kwargs_of):
     def plan(node, cfg, frame, ctx):
-        explicit, cols = _resolve(node, cfg, frame, ctx, _numeric, "")
+        explicit, cols = _resolve(node, cfg, frame, ctx, _numeric)
         for name in cols:
             col = frame.get(name)
             if not col.numeric and col.kind != "unknown":
@@ -584,7 +578,7 @@ def _scaler(cls, kwargs_of):
 
 
 def _binning(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: False, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: False)
     added = []
     for name in cols:
         src = frame.get(name)
@@ -627,9 +621,7 @@ def _binning(node, cfg, frame, ctx):
 
 
 def _skewness_transform(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, _numeric, "")
-    if explicit is None:
-        ctx.exact = ctx.exact  # columns are rewritten in place: the set of names does not change
+    explicit, cols = _resolve(node, cfg, frame, ctx, _numeric)
     for name in cols:
         col = frame.get(name)
         if explicit is not None and not col.numeric and col.kind != "unknown":
@@ -670,7 +662,7 @@ def _skewness_transform(node, cfg, frame, ctx):
 
 
 def _outlier_removal(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, _numeric, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, _numeric)
     threshold = (
         cfg["threshold"]
         if cfg["threshold"] is not None
@@ -713,7 +705,7 @@ def _outlier_removal(node, cfg, frame, ctx):
 def _imputation(node, cfg, frame, ctx):
     numeric_only = cfg["strategy"] in ("mean", "median", "knn")
     explicit, cols = _resolve(
-        node, cfg, frame, ctx, lambda c: c.train_missing and (c.numeric or not numeric_only), ""
+        node, cfg, frame, ctx, lambda c: c.train_missing and (c.numeric or not numeric_only)
     )
     if explicit is None and any(not frame.get(n).missing_certain for n in cols):
         ctx.exact = False  # which columns still miss values after a row filter is decided at fit
@@ -804,7 +796,7 @@ def _drop_missing_columns(node, cfg, frame, ctx):
 
 
 def _missing_indicator(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: c.train_missing, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: c.train_missing)
     if explicit is None and any(not frame.get(n).missing_certain for n in cols):
         ctx.exact = False
     added = []
@@ -923,7 +915,7 @@ def _cast_columns(node, cfg, frame, ctx):
 
 
 def _drop_columns(node, cfg, frame, ctx):
-    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: False, "")
+    explicit, cols = _resolve(node, cfg, frame, ctx, lambda c: False)
     frame.remove(cols)
     return _Effect(
         "stateless",
@@ -1011,7 +1003,7 @@ PLANNERS: dict[str, Callable] = {
 # --- model ----------------------------------------------------------------------------
 
 
-def _estimator(model_type: str, params: dict[str, Any]):
+def _estimator(model_type: str):
     module, name = ESTIMATORS[model_type]
     cls = getattr(importlib.import_module(module), name)
     return module, name, cls
@@ -1019,7 +1011,7 @@ def _estimator(model_type: str, params: dict[str, Any]):
 
 def _plan_model(node: Node, cfg: dict, frame: Frame, ctx: _Ctx) -> ModelPlan:
     model_type = cfg["model_type"]
-    module, name, cls = _estimator(model_type, {})
+    module, name, cls = _estimator(model_type)
     accepted = set(cls().get_params())
     tuning = node.type == "hyperparameter_tuning"
     hyper = {} if tuning else dict(cfg["hyperparameters"])
