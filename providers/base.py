@@ -410,7 +410,10 @@ def publish(
     if plan.export_needed:
         result_branch = branch
         export_pushed = any(u.remote_ref == f"refs/heads/{branch}" for u in plan.updates)
-        if export_pushed:
+        # Unchanged branch: report the open PR; open one only if an earlier run pushed the
+        # branch but died before opening it.
+        pr = None if export_pushed else provider.find_open_pr(repo, branch, BASE_BRANCH)
+        if pr is None:
             pr = provider.open_or_update_pr(
                 repo,
                 branch,
@@ -423,21 +426,7 @@ def publish(
             )
             status = "pr_opened" if pr.created else "pr_updated"
         else:
-            pr = provider.find_open_pr(repo, branch, BASE_BRANCH)
-            if pr is None:  # an earlier run pushed the branch but could not open the PR
-                pr = provider.open_or_update_pr(
-                    repo,
-                    branch,
-                    BASE_BRANCH,
-                    title,
-                    body,
-                    draft=draft,
-                    labels=labels,
-                    reviewers=reviewers,
-                )
-                status = "pr_opened"
-            else:
-                status = "up_to_date"
+            status = "up_to_date"
     elif plan.main_pushed:
         result_branch = BASE_BRANCH
         status = "created" if repo.created else "pushed"
