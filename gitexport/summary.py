@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitexport.git import FileChange
+from gitexport.render import md_text
 
 MAX_FILES_LISTED = 60
 
@@ -25,10 +26,8 @@ class ExportSide:
 
 
 def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    for ch in "\\`*_[]<>|#":
-        text = text.replace(ch, "\\" + ch)
+    """Markdown-safe text for a table cell or a bullet, cut to a readable length."""
+    text = md_text(value if isinstance(value, str) else repr(value))
     return text if len(text) <= 80 else text[:77] + "…"
 
 
