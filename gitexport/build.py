@@ -24,6 +24,7 @@ import pandas as pd
 from gitexport import __version__
 from gitexport.catalog import load_catalog
 from gitexport.errors import UserError
+from gitexport.git import release_tag
 from gitexport.load import PlannedBundle
 from gitexport.plan_model import ExportPlan
 from gitexport.render import Assets, RenderOptions, render_project, template_digest
@@ -63,6 +64,14 @@ class Parity:
         if self.task == "classification":
             return self.share >= PARITY_CLASSIFICATION
         return self.reproduced == self.rows
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "reproduced": self.reproduced,
+            "share": self.share,
+            "first_differences": self.first_differences,
+        }
 
     def describe(self) -> str:
         tol = "" if self.task == "classification" else f" within a relative {PARITY_REL_TOL:g}"
@@ -262,14 +271,7 @@ def build_project(
     lineage = lineage_facts(planned, artifacts)
     report = {
         "metrics": metrics,
-        "parity": None
-        if parity is None
-        else {
-            "rows": parity.rows,
-            "reproduced": parity.reproduced,
-            "share": parity.share,
-            "first_differences": parity.first_differences,
-        },
+        "parity": None if parity is None else parity.to_dict(),
         "lineage": lineage,
     }
     extra = dict(artifacts)
@@ -298,11 +300,6 @@ def build_project(
     )
 
 
-def release_tag(plan: ExportPlan) -> str:
-    """The release that holds a version's artifacts (named after the pipeline version)."""
-    return f"v{plan.pipeline.version}"
-
-
 def release_artifacts(
     plan: ExportPlan, files: dict[str, bytes]
 ) -> tuple[dict[str, bytes], dict[str, bytes]]:
@@ -315,7 +312,7 @@ def release_artifacts(
     removed = {}
     for item in manifest["artifacts"]:
         removed[item["path"]] = files.pop(item["path"])
-        item["release"] = release_tag(plan)
+        item["release"] = release_tag(str(plan.pipeline.version))
         item["url"] = None
     files["models/manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     return files, removed

@@ -220,6 +220,14 @@ def export_branch_name(pipeline_id: str) -> str:
     return EXPORT_BRANCH_PREFIX + slug
 
 
+def release_tag(version: str) -> str:
+    """The tag of the release holding a pipeline version's artifacts: ``v<version>``."""
+    clean = re.sub(r"[^A-Za-z0-9._+-]+", "-", str(version).strip()).strip(".-")
+    if not clean:
+        raise UserError(f"pipeline version {version!r} gives an empty tag")
+    return clean if clean.startswith("v") else f"v{clean}"
+
+
 def export_to_repo(
     repo_dir: Path, request: ExportRequest, *, merge: bool = True, adopt: bool = False
 ) -> ExportOutcome:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from gitexport.errors import UserError
-from gitexport.git import export_branch_name
+from gitexport.git import export_branch_name, release_tag
 from gitexport.git_remote import (
     FETCH_NAMESPACE,
     Credentials,
@@ -188,14 +187,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size
-
-
-def release_tag(version: str) -> str:
-    """The tag of a release named after the pipeline version: ``v<version>``."""
-    clean = re.sub(r"[^A-Za-z0-9._+-]+", "-", version.strip()).strip(".-")
-    if not clean:
-        raise UserError(f"pipeline version {version!r} gives an empty tag")
-    return clean if clean.startswith("v") else f"v{clean}"
 
 
 # -- local git queries -----------------------------------------------------------------

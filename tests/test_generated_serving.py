@@ -88,14 +88,7 @@ def rerender(built: BuiltProject, options: RenderOptions) -> dict[str, bytes]:
     parity = built.parity
     report = {
         "metrics": built.metrics,
-        "parity": None
-        if parity is None
-        else {
-            "rows": parity.rows,
-            "reproduced": parity.reproduced,
-            "share": parity.share,
-            "first_differences": parity.first_differences,
-        },
+        "parity": None if parity is None else parity.to_dict(),
         "lineage": built.lineage,
     }
     return render_project(

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from gitexport import git
-from gitexport.build import build_project, release_tag
+from gitexport.build import build_project
 from gitexport.commands.export import (
     add_bundle_arguments,
     bundle_path,
@@ -163,7 +163,7 @@ def run(args) -> int:
     repo = provider.ensure_repo(spec)
     if args.artifacts == "release":
         # The manifest committed with the export names where each asset will live.
-        tag = release_tag(plan)
+        tag = git.release_tag(str(plan.pipeline.version))
         urls = {
             Path(p).name: provider.release_asset_url(repo, tag, Path(p).name)
             for p in built.release_files
