@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gitexport import git
 from gitexport.build import build_project
-from gitexport.commands.export import export_request
+from gitexport.export_commit import export_request
 from gitexport.load import plan_bundle
 from gitexport.render import RenderOptions
 

@@ -8,7 +8,6 @@ away; what comes back is the finished tree as ``{path: bytes}`` plus a report.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -23,16 +22,15 @@ import pandas as pd
 
 from gitexport import __version__
 from gitexport.catalog import load_catalog
-from gitexport.errors import UserError
+from gitexport.errors import ParityError, UserError
 from gitexport.git import release_tag
 from gitexport.load import PlannedBundle
 from gitexport.plan_model import ExportPlan
 from gitexport.render import Assets, RenderOptions, render_project, template_digest
+from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_rows
 
 log = logging.getLogger(__name__)
 
-SAMPLE_ROWS = 300
-GOLDEN_ROWS = 50
 PARITY_CLASSIFICATION = 0.995
 PARITY_REL_TOL = 1e-6
 TRAIN_TIMEOUT = 3600
@@ -42,10 +40,6 @@ ARTIFACTS = (
     "models/manifest.json",
     "tests/fixtures/golden_predictions.csv",
 )
-
-
-class ParityError(UserError):
-    """The generated project does not reproduce the canvas's predictions."""
 
 
 @dataclass
@@ -95,29 +89,6 @@ class BuiltProject:
 
 
 # --- inputs computed at the edge ------------------------------------------------------
-
-
-def sample_rows(plan: ExportPlan, frame: pd.DataFrame) -> pd.DataFrame:
-    """A few hundred rows, stratified by class for classification, in source order."""
-    rows = frame[frame[plan.target].notna()]
-    if len(rows) <= SAMPLE_ROWS:
-        return rows
-    from sklearn.model_selection import train_test_split
-
-    stratify = rows[plan.target] if plan.problem_type == "classification" else None
-    try:
-        picked, _ = train_test_split(
-            rows.index, train_size=SAMPLE_ROWS, random_state=0, stratify=stratify
-        )
-    except ValueError:  # a class too small to stratify: plain random rows
-        picked, _ = train_test_split(rows.index, train_size=SAMPLE_ROWS, random_state=0)
-    return rows.loc[sorted(picked)]
-
-
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue().encode("utf-8")
 
 
 def canonical_graph_digest(raw_document: dict) -> str:

@@ -7,12 +7,8 @@ import sys
 from pathlib import Path
 
 from gitexport.build import build_project
-from gitexport.commands.export import (
-    add_bundle_arguments,
-    bundle_path,
-    change_summary,
-    render_options,
-)
+from gitexport.changes import change_summary
+from gitexport.commands.export import add_bundle_arguments, bundle_path, render_options
 from gitexport.load import plan_bundle
 
 

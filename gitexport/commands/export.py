@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import sys
 from pathlib import Path
 
 from gitexport import git
 from gitexport.build import BuiltProject, build_project
+from gitexport.changes import change_summary
 from gitexport.errors import UserError
+from gitexport.export_commit import export_request, place_release_files
 from gitexport.load import plan_bundle
 from gitexport.render import RenderOptions, executable_paths
-from gitexport.summary import ExportSide, render_summary
 
 EXAMPLES = ("telco_churn", "penguins", "diamonds")
 
@@ -91,112 +91,6 @@ def render_options(args, provider: str = "github") -> RenderOptions:
         provider=provider,
         artifacts=args.artifacts,
     )
-
-
-def lfs_paths(files: dict[str, bytes]) -> frozenset[str]:
-    """The files .gitattributes sends through Git LFS."""
-    patterns = [
-        line.split()[0]
-        for line in files.get(".gitattributes", b"").decode().splitlines()
-        if "filter=lfs" in line and not line.startswith("#")
-    ]
-    return frozenset(p for p in files for pattern in patterns if fnmatch.fnmatchcase(p, pattern))
-
-
-def trailers(built: BuiltProject) -> tuple[tuple[str, str], ...]:
-    facts = built.lineage
-    pairs = [
-        ("Pipeline-Id", facts["pipeline_id"]),
-        ("Pipeline-Name", facts["pipeline_name"]),
-        ("Pipeline-Version", str(facts["pipeline_version"])),
-        ("Canvas-Owner", facts["canvas_owner"] or "-"),
-        ("Graph-Digest", f"sha256:{facts['graph_sha256']}"),
-        ("Data-Digest", f"sha256:{facts['data_sha256']}"),
-    ]
-    pairs += [
-        ("Model-Digest", f"{path} sha256:{digest}")
-        for path, digest in sorted(facts["model_sha256"].items())
-    ]
-    pairs += [
-        ("Template-Digest", f"sha256:{facts['template_sha256']}"),
-        ("Exporter-Version", f"gitexport {facts['gitexport_version']}"),
-        ("Catalog-Version", facts["catalog_version"]),
-        ("Export-Id", facts["export_id"]),
-    ]
-    return tuple(pairs)
-
-
-def commit_body(built: BuiltProject) -> str:
-    plan = built.plan
-    lines = [
-        f"Exported by gitexport from canvas pipeline {plan.pipeline.name!r} version "
-        f"{plan.pipeline.version}: {plan.model.estimator.name} ({plan.problem_type} of "
-        f"{plan.target!r}) after {len(plan.steps)} pipeline steps.",
-    ]
-    if built.parity is not None:
-        lines.append(f"Parity: {built.parity.describe()}.")
-    test = {k: v for k, v in (built.metrics.get("test") or {}).items() if not isinstance(v, list)}
-    if test:
-        lines.append("Test metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) + ".")
-    return "\n".join(lines)
-
-
-def export_request(built: BuiltProject) -> git.ExportRequest:
-    plan = built.plan
-    return git.ExportRequest(
-        files=built.files,
-        executable=frozenset(executable_paths(built.files)),
-        lfs_paths=lfs_paths(built.files),
-        pipeline_id=plan.pipeline.id,
-        subject=f"Export {plan.pipeline.name} v{plan.pipeline.version} from the canvas",
-        body=commit_body(built),
-        trailers=trailers(built),
-    )
-
-
-def place_release_files(repo_dir: Path, built: BuiltProject) -> list[Path]:
-    """Put release-asset artifacts (the model) into the working tree, where git ignores them.
-
-    With ``--artifacts release`` the model is not committed; the local project still needs it
-    to serve and test, and ``push`` uploads it from there. Returns the paths written.
-    """
-    paths = []
-    for rel, data in sorted(built.release_files.items()):
-        path = Path(repo_dir) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
-
-
-def previous_side(repo_dir: Path | None) -> ExportSide:
-    """What the last export committed, for the pipeline-level summary."""
-    if repo_dir is None:
-        return ExportSide(None, None, None)
-    record = git.last_export(repo_dir)
-    if record is None:
-        return ExportSide(None, None, None)
-
-    def load(path: str):
-        data = git.read_export_file(repo_dir, record.commit, path)
-        return json.loads(data) if data else None
-
-    return ExportSide(
-        load(".gitexport/plan.json"), load("models/metrics.json"), load(".gitexport/lineage.json")
-    )
-
-
-def change_summary(built: BuiltProject, repo_dir: Path | None) -> tuple[str, list]:
-    changes = git.preview_export(repo_dir, built.files) if repo_dir is not None else []
-    new = ExportSide(json.loads(built.files[".gitexport/plan.json"]), built.metrics, built.lineage)
-    markdown = render_summary(
-        previous_side(repo_dir),
-        new,
-        changes,
-        canvas_metrics=built.plan.canvas_results.metrics,
-        parity=built.parity.describe() if built.parity else None,
-    )
-    return markdown, changes
 
 
 def run(args) -> int:

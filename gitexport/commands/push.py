@@ -14,15 +14,10 @@ from pathlib import Path
 
 from gitexport import git
 from gitexport.build import build_project
-from gitexport.commands.export import (
-    add_bundle_arguments,
-    bundle_path,
-    change_summary,
-    export_request,
-    place_release_files,
-    render_options,
-)
+from gitexport.changes import change_summary
+from gitexport.commands.export import add_bundle_arguments, bundle_path, render_options
 from gitexport.errors import UserError
+from gitexport.export_commit import export_request, place_release_files
 from gitexport.git_remote import (
     GitNotFoundError,
     GitRemote,
