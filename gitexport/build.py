@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,10 +23,11 @@ import pandas as pd
 
 from gitexport import __version__
 from gitexport.catalog import load_catalog
-from gitexport.errors import ParityError, UserError
+from gitexport.errors import BudgetExceeded, ParityError, UserError
 from gitexport.git import release_tag
 from gitexport.load import PlannedBundle
 from gitexport.plan_model import ExportPlan
+from gitexport.progress import BUILD_PHASES, Reporter
 from gitexport.render import Assets, RenderOptions, render_project, template_digest
 from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_rows
 
@@ -131,35 +133,134 @@ def _write_tree(root: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(data)
 
 
-def _run(args: list[str], cwd: Path, what: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+# What the generated code sees of our environment: enough to run Python and BLAS, nothing
+# else — a forge token or the service's keys in our environment must not reach it.
+_ENV_ALLOWED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT")
+_ENV_ALLOWED_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_", "BLIS_", "VECLIB_")
+
+
+def generated_code_env() -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in _ENV_ALLOWED or k.startswith(_ENV_ALLOWED_PREFIXES)
+    }
     env.update(
         PYTHONHASHSEED="0",  # set iteration order must not leak into pickles
         PYTHONDONTWRITEBYTECODE="1",
     )
     # Thread counts are left alone on purpose: SMOTE's neighbour search goes through BLAS,
     # whose summation order depends on the thread count; the canvas trained with the default.
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TRAIN_TIMEOUT,
-    )
+    return env
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits for the generated code's processes (training, prediction)."""
+
+    seconds: float = TRAIN_TIMEOUT
+    memory_mb: int | None = None  # address-space limit of each process; None: unlimited
+
+
+DEFAULT_BUDGET = Budget()
+
+
+def _child_setup(memory_mb: int | None):
+    def setup() -> None:  # runs in the child between fork and exec
+        if sys.platform.startswith("linux"):
+            import ctypes
+            import signal
+
+            # Die with the parent: a killed gitexport must not leave training running.
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if memory_mb:
+            import resource
+
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return setup
+
+
+def _run(
+    args: list[str],
+    cwd: Path,
+    what: str,
+    reporter: Reporter | None = None,
+    budget: Budget = DEFAULT_BUDGET,
+) -> None:
+    """Run the generated project's code; honour cancellation and the budget while it runs."""
+    log_path = cwd / ".gitexport-tmp" / "process.log"
+    log_path.parent.mkdir(exist_ok=True)
+    started = time.monotonic()
+    with open(log_path, "w+b") as output:
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=cwd,
+            env=generated_code_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_child_setup(budget.memory_mb),
+        )
+        try:
+            while proc.poll() is None:
+                try:
+                    proc.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    pass
+                if reporter is not None and reporter.cancelled():
+                    _kill(proc)
+                    reporter.check()
+                if time.monotonic() - started > budget.seconds:
+                    _kill(proc)
+                    raise BudgetExceeded(
+                        f"{what} ran past its time budget of {budget.seconds:g} s and was "
+                        "stopped; raise the budget or reduce the model's size"
+                    )
+        except BaseException:
+            _kill(proc)
+            raise
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        if budget.memory_mb and "MemoryError" in text:
+            raise BudgetExceeded(
+                f"{what} ran out of its memory budget of {budget.memory_mb} MB; raise the "
+                "budget or reduce the model's size"
+            )
+        tail = "\n".join(text.strip().splitlines()[-15:])
         raise UserError(f"{what} failed in the generated project:\n{tail}")
-    return proc
 
 
-def _predict(staging: Path, rows: pd.DataFrame, name: str) -> pd.DataFrame:
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill the process and everything it started (its own session)."""
+    if proc.poll() is not None:
+        return
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _predict(
+    staging: Path, rows: pd.DataFrame, name: str, reporter: Reporter | None, budget: Budget
+) -> pd.DataFrame:
     inp = staging / ".gitexport-tmp" / f"{name}-input.csv"
     out = staging / ".gitexport-tmp" / f"{name}-output.csv"
     inp.parent.mkdir(exist_ok=True)
     rows.to_csv(inp, index=False)
-    _run(["-m", "src.models.predict", str(inp), "--output", str(out)], staging, "prediction")
+    _run(
+        ["-m", "src.models.predict", str(inp), "--output", str(out)],
+        staging,
+        "prediction",
+        reporter,
+        budget,
+    )
     return pd.read_csv(out)
 
 
@@ -183,15 +284,47 @@ def check_parity(plan: ExportPlan, reference: pd.DataFrame, predicted: pd.Series
     )
 
 
+BUILD_DIR_PREFIX = "gitexport-build-"
+
+
+def remove_stale_build_dirs() -> None:
+    """Remove staging folders of builds whose process is gone (killed runs leave them, and
+    with ``--data full`` they hold the data)."""
+    root = Path(tempfile.gettempdir())
+    for path in root.glob(f"{BUILD_DIR_PREFIX}*"):
+        pid_text = path.name[len(BUILD_DIR_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
 def build_project(
-    planned: PlannedBundle, options: RenderOptions, *, allow_parity_drift: bool = False
+    planned: PlannedBundle,
+    options: RenderOptions,
+    *,
+    allow_parity_drift: bool = False,
+    reporter: Reporter | None = None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> BuiltProject:
+    """Render, train and check parity: phases ``render``, ``train``, ``parity``."""
     plan = planned.plan
+    reporter = reporter or Reporter(phases=BUILD_PHASES)
     timings: dict[str, float] = {}
+    reporter.enter("render", "rendering the project")
     t0 = time.perf_counter()
     sample = sample_rows(plan, planned.frame) if options.data != "none" else None
     assets = Assets(
@@ -201,8 +334,10 @@ def build_project(
     files = render_project(plan, options, assets)
     timings["render"] = time.perf_counter() - t0
 
+    reporter.enter("train", "training the generated project")
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="gitexport-build-") as tmp:
+    remove_stale_build_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"{BUILD_DIR_PREFIX}{os.getpid()}-") as tmp:
         staging = Path(tmp)
         _write_tree(staging, files)
         log.info("training the generated project on %s", planned.data_path)
@@ -210,19 +345,24 @@ def build_project(
             ["-m", "src.models.train", "--data", str(planned.data_path.resolve())],
             staging,
             "training",
+            reporter,
+            budget,
         )
+        reporter.enter("parity", "predicting the golden and the canvas's reference rows")
         parity = None
         reference_rel = plan.canvas_results.reference_predictions
         if sample is not None:
             # Golden rows: sample rows a request could carry (required columns present).
             required = [f.name for f in plan.serving_schema if not f.nullable]
             rows = sample.dropna(subset=required).drop(columns=[plan.target]).head(GOLDEN_ROWS)
-            golden = _predict(staging, rows, "golden")
+            golden = _predict(staging, rows, "golden", reporter, budget)
             (staging / "tests/fixtures").mkdir(parents=True, exist_ok=True)
             (staging / "tests/fixtures/golden_predictions.csv").write_bytes(csv_bytes(golden))
         if reference_rel:
             reference = pd.read_csv(planned.bundle.resolve(reference_rel))
-            predicted = _predict(staging, reference.drop(columns=["prediction"]), "reference")
+            predicted = _predict(
+                staging, reference.drop(columns=["prediction"]), "reference", reporter, budget
+            )
             parity = check_parity(plan, reference, predicted["prediction"])
         artifacts = {
             rel: (staging / rel).read_bytes() for rel in ARTIFACTS if (staging / rel).exists()
@@ -310,19 +450,22 @@ def lineage_facts(planned: PlannedBundle, artifacts: dict[str, bytes]) -> dict:
         "catalog_version": load_catalog().version,
         "document_catalog_version": plan.catalog_version,
     }
+    facts["export_id"] = export_identity(planned)
+    return facts
+
+
+def export_identity(planned: PlannedBundle) -> str:
+    """What makes two exports the same (known before training: no model digest in it)."""
+    plan = planned.plan
     identity = json.dumps(
         {
-            k: facts[k]
-            for k in (
-                "pipeline_id",
-                "pipeline_version",
-                "graph_sha256",
-                "data_sha256",
-                "template_sha256",
-                "gitexport_version",
-            )
+            "pipeline_id": plan.pipeline.id,
+            "pipeline_version": plan.pipeline.version,
+            "graph_sha256": canonical_graph_digest(planned.bundle.raw),
+            "data_sha256": plan.source.sha256,
+            "template_sha256": template_digest(),
+            "gitexport_version": __version__,
         },
         sort_keys=True,
     )
-    facts["export_id"] = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return facts
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]

@@ -31,13 +31,35 @@ def previous_side(repo_dir: Path | None) -> ExportSide:
 
 
 def change_summary(built: BuiltProject, repo_dir: Path | None) -> tuple[str, list]:
-    changes = git.preview_export(repo_dir, built.files) if repo_dir is not None else []
-    new = ExportSide(json.loads(built.files[".gitexport/plan.json"]), built.metrics, built.lineage)
+    """The pull-request body of a built export, and its file changes."""
+    return summarize(
+        repo_dir,
+        built.files,
+        plan=built.plan,
+        metrics=built.metrics,
+        lineage=built.lineage,
+        parity=built.parity.describe() if built.parity else None,
+    )
+
+
+def summarize(
+    repo_dir: Path | None,
+    files: dict[str, bytes],
+    *,
+    plan,
+    metrics: dict | None,
+    lineage: dict | None,
+    parity: str | None,
+) -> tuple[str, list]:
+    """The summary of *files* against the last export in *repo_dir* (also before training:
+    a preview has no metrics or lineage yet)."""
+    changes = git.preview_export(repo_dir, files) if repo_dir is not None else []
+    new = ExportSide(json.loads(plan.to_json()), metrics, lineage)
     markdown = render_summary(
         previous_side(repo_dir),
         new,
         changes,
-        canvas_metrics=built.plan.canvas_results.metrics,
-        parity=built.parity.describe() if built.parity else None,
+        canvas_metrics=plan.canvas_results.metrics,
+        parity=parity,
     )
     return markdown, changes

@@ -145,3 +145,7 @@ def node_where(node_id: str, label: str | None = None, field: str | None = None)
 
 def _needs_quotes(text: str) -> bool:
     return any(ch in text for ch in "\n\r\t()'\"") or text != text.strip()
+
+
+class BudgetExceeded(UserError):
+    """The generated code ran past its time or memory budget and was stopped."""

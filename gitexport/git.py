@@ -267,6 +267,15 @@ def preview_export(repo_dir: Path, files: Mapping[str, bytes]) -> list[FileChang
         return _diff_files(old, files)
 
 
+def tree_paths(repo_dir: Path, commit: str) -> list[str]:
+    """The file paths of *commit*'s tree."""
+    repo = _open_repo(Path(repo_dir))
+    if repo is None:
+        return []
+    with repo:
+        return sorted(_tree_files(repo, commit))
+
+
 def read_history(repo_dir: Path) -> list[ExportRecord]:
     """Every export commit on ``main`` or an export branch, newest first."""
     repo = _open_repo(Path(repo_dir))

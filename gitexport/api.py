@@ -1,0 +1,420 @@
+"""gitexport as a library: the one entry point the CLI, the export service and notebooks call.
+
+Every operation takes a bundle (a folder holding ``pipeline.json``, or the file itself) and
+the caller's :class:`~gitexport.options.ExportOptions`::
+
+    from gitexport import api
+
+    plan = api.plan("my-bundle/")                        # validate + plan (pure data)
+    preview = api.preview("my-bundle/", repo_dir="repo")  # + render, no training
+    built = api.build("my-bundle/")                      # + train + parity
+    result = api.export("my-bundle/", "repo")            # + commit into a local git repo
+    pushed = api.push("my-bundle/", api.Target(provider="github", repo="org/name"),
+                      token=token, progress=print)       # + push + one pull request
+
+Long operations accept ``progress(phase, fraction, message)`` (phases of
+:mod:`gitexport.progress`, fraction of the whole operation, never decreasing) and ``cancel``
+(a ``threading.Event`` or a callable): cancellation is honoured between steps, so the local
+repository and the remote are left as they were before the call or after a whole step.
+Errors are :class:`gitexport.errors.GitexportError` subclasses with a stable ``code``.
+Result objects are pydantic models: ``.model_dump(mode="json")`` and back with
+``model_validate``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from gitexport import git
+from gitexport.build import ARTIFACTS, Budget, BuiltProject, build_project, export_identity
+from gitexport.changes import change_summary, summarize
+from gitexport.errors import DocumentError
+from gitexport.export_commit import export_request, place_release_files
+from gitexport.load import PlannedBundle, plan_bundle
+from gitexport.options import ExportOptions, Target
+from gitexport.plan_model import ExportPlan
+from gitexport.progress import (
+    BUILD_PHASES,
+    EXPORT_PHASES,
+    PHASES,
+    CancelCheck,
+    ProgressCallback,
+    Reporter,
+    reporter,
+)
+from gitexport.render import Assets, executable_paths, render_project
+from gitexport.sample import csv_bytes, sample_rows
+
+__all__ = [
+    "EXAMPLES",
+    "ExportOptions",
+    "ExportResult",
+    "FileEntry",
+    "PipelineRef",
+    "Preview",
+    "PullRequestRef",
+    "PushResult",
+    "Target",
+    "archive",
+    "build",
+    "dry_run",
+    "example",
+    "export",
+    "load",
+    "plan",
+    "preview",
+    "push",
+    "render_tree",
+]
+
+EXAMPLES = ("telco_churn", "penguins", "diamonds")
+# Files only training makes, or that quote its results (metrics, parity): a preview (no
+# training) cannot know their new bytes.
+TRAINED_FILES = (*ARTIFACTS, ".gitexport/lineage.json", "README.md", "MODEL_CARD.md")
+
+Bundle = Path | str | PlannedBundle
+DEFAULT_OPTIONS = ExportOptions()
+DEFAULT_BUDGET = Budget()
+
+
+# --- result objects (JSON round-trip) --------------------------------------------------
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+class PipelineRef(_Result):
+    id: str
+    name: str
+    version: int | str
+
+
+class FileEntry(_Result):
+    path: str
+    bytes: int
+    change: Literal["added", "modified", "deleted", "unchanged"]
+
+
+class Preview(_Result):
+    """The service's preview object: what an export would write and change."""
+
+    plan: dict
+    files: list[FileEntry]
+    summary_markdown: str
+    up_to_date: bool
+
+
+class ExportResult(_Result):
+    """A local export: what :func:`export` committed (or why it did not)."""
+
+    pipeline: PipelineRef
+    status: Literal["created", "merged", "pending", "conflict", "up_to_date"]
+    repo: str
+    commit: str | None
+    branch: str | None
+    main: str | None
+    conflicts: list[str] = []
+    up_to_date: bool
+    parity: dict | None = None
+    metrics: dict = {}
+    warnings: list[str] = []
+
+
+class PullRequestRef(_Result):
+    number: int | None
+    url: str | None
+    action: Literal["opened", "updated", "none"]
+
+
+class Artifact(_Result):
+    name: str
+    url: str
+    sha256: str
+    size: int
+
+
+class PushResult(_Result):
+    """The service's job ``result``: where the export landed and its pull request."""
+
+    pipeline: PipelineRef
+    status: Literal["created", "pushed", "pr_opened", "pr_updated", "up_to_date"]
+    repo_url: str
+    repo_created: bool
+    branch: str | None
+    commit: str | None
+    pull_request: PullRequestRef
+    up_to_date: bool
+    parity: dict | None = None
+    metrics: dict = {}
+    artifacts: list[Artifact] = []
+    workdir: str
+    warnings: list[str] = []
+
+
+# --- operations ------------------------------------------------------------------------
+
+
+def example(name: str) -> Path:
+    """The folder of a bundled example (``telco_churn``, ``penguins``, ``diamonds``)."""
+    if name not in EXAMPLES:
+        raise DocumentError(f"unknown example {name!r} (one of {', '.join(EXAMPLES)})")
+    return Path(str(resources.files("gitexport").joinpath("examples", name)))
+
+
+def load(bundle: Bundle, *, progress: Reporter | None = None) -> PlannedBundle:
+    """Read, validate and plan a bundle (phases ``validate`` and ``plan``)."""
+    if isinstance(bundle, PlannedBundle):
+        return bundle
+    if progress is not None:
+        progress.enter("validate", "reading the pipeline document")
+    planned = plan_bundle(Path(bundle))
+    if progress is not None:
+        progress.enter("plan", "planned")
+    return planned
+
+
+def plan(bundle: Bundle) -> ExportPlan:
+    """Validate a bundle and plan its export (no training, nothing written)."""
+    return load(bundle).plan
+
+
+def preview(
+    bundle: Bundle,
+    *,
+    repo_dir: Path | str | None = None,
+    options: ExportOptions = DEFAULT_OPTIONS,
+    target_provider: str | None = None,
+) -> Preview:
+    """Validate, plan and render (no training): the files an export would write, how they
+    differ from *repo_dir*'s last export, and the pull-request body it would write."""
+    planned = load(bundle)
+    files = render_tree(planned, options, target_provider)
+    repo = Path(repo_dir) if repo_dir is not None and Path(repo_dir).exists() else None
+    summary, changes = summarize(
+        repo, files, plan=planned.plan, metrics=None, lineage=None, parity=None
+    )
+    changed = {c.path: c.status for c in changes}
+    previous = git.last_export(repo) if repo is not None else None
+    previous_files = set(git.tree_paths(repo, previous.commit)) if previous else set()
+    rendered_changed = any(p not in TRAINED_FILES for p in changed)
+    up_to_date = (
+        previous is not None
+        and not rendered_changed
+        and _same_export_identity(previous.lineage, planned)
+    )
+    entries = []
+    for path in sorted((set(files) | set(changed)) - set(TRAINED_FILES)):
+        status = changed.get(path, "unchanged")
+        entries.append(FileEntry(path=path, bytes=len(files.get(path, b"")), change=status))
+    for path in TRAINED_FILES:
+        if path in previous_files:
+            change = "unchanged" if up_to_date else "modified"
+        else:
+            change = "added"
+        if path.endswith("golden_predictions.csv") and options.data == "none":
+            continue
+        entries.append(FileEntry(path=path, bytes=len(files.get(path, b"")), change=change))
+    return Preview(
+        plan=planned.plan.model_dump(mode="json"),
+        files=sorted(entries, key=lambda e: e.path),
+        summary_markdown=summary,
+        up_to_date=up_to_date,
+    )
+
+
+def build(
+    bundle: Bundle,
+    options: ExportOptions = DEFAULT_OPTIONS,
+    *,
+    progress: ProgressCallback | Reporter | None = None,
+    cancel: CancelCheck | None = None,
+    target_provider: str | None = None,
+    budget: Budget = DEFAULT_BUDGET,
+) -> BuiltProject:
+    """Validate, plan, render, train with the generated code and check parity."""
+    rep = reporter(progress, cancel, BUILD_PHASES)
+    planned = load(bundle, progress=rep)
+    built = build_project(
+        planned,
+        options.render_options(target_provider),
+        allow_parity_drift=options.allow_parity_drift,
+        reporter=rep,
+        budget=budget,
+    )
+    if rep.phases == BUILD_PHASES:
+        rep.finish("built")
+    return built
+
+
+def export(
+    bundle: Bundle,
+    repo_dir: Path | str,
+    options: ExportOptions = DEFAULT_OPTIONS,
+    *,
+    progress: ProgressCallback | Reporter | None = None,
+    cancel: CancelCheck | None = None,
+    budget: Budget = DEFAULT_BUDGET,
+) -> ExportResult:
+    """Build and commit into the local git repository *repo_dir* (created if missing).
+
+    A re-export goes to the export branch and is merged into ``main`` (``options.merge``);
+    a conflict with edits on ``main`` leaves ``main`` untouched (status ``conflict``).
+    """
+    rep = reporter(progress, cancel, EXPORT_PHASES)
+    repo_dir = Path(repo_dir)
+    built = build(bundle, options, progress=rep, budget=budget)
+    rep.enter("commit", f"committing into {repo_dir}")
+    outcome = git.export_to_repo(
+        repo_dir, export_request(built), merge=options.merge, adopt=options.adopt
+    )
+    place_release_files(repo_dir, built)
+    rep.finish("committed" if outcome.committed else "up to date")
+    return ExportResult(
+        pipeline=_pipeline(built.plan),
+        status=outcome.status,
+        repo=str(repo_dir),
+        commit=outcome.export_commit,
+        branch=outcome.branch,
+        main=outcome.main_commit,
+        conflicts=list(outcome.conflicts),
+        up_to_date=outcome.status == "up_to_date",
+        parity=_parity(built),
+        metrics=_metrics(built),
+        warnings=list(built.plan.warnings),
+    )
+
+
+def push(
+    bundle: Bundle,
+    target: Target,
+    options: ExportOptions = DEFAULT_OPTIONS,
+    *,
+    token: str | None,
+    workdir: Path | str | None = None,
+    progress: ProgressCallback | Reporter | None = None,
+    cancel: CancelCheck | None = None,
+    budget: Budget = DEFAULT_BUDGET,
+) -> PushResult:
+    """Build, commit in the working repository and publish to GitHub, GitLab or a bare repo.
+
+    The first export goes to ``main``; every later one to the export branch with one pull
+    request, updated in place while it is open. The token is used for this call only and
+    never written anywhere.
+    """
+    from gitexport.publish import publish_built  # the forge libraries load only for a push
+
+    rep = reporter(progress, cancel, PHASES)
+    built = build(bundle, options, progress=rep, target_provider=target.provider, budget=budget)
+    result, used_workdir, warnings = publish_built(
+        built,
+        target,
+        token=token,
+        reporter=rep,
+        workdir=Path(workdir) if workdir else None,
+        adopt=options.adopt,
+    )
+    rep.finish("pushed" if result.status != "up_to_date" else "up to date")
+    action = {"pr_opened": "opened", "pr_updated": "updated"}.get(result.status, "none")
+    return PushResult(
+        pipeline=_pipeline(built.plan),
+        status=result.status,
+        repo_url=result.repo_url,
+        repo_created=result.repo_created,
+        branch=result.branch,
+        commit=result.commit,
+        pull_request=PullRequestRef(number=result.pr_number, url=result.pr_url, action=action),
+        up_to_date=result.status == "up_to_date",
+        parity=_parity(built),
+        metrics=_metrics(built),
+        artifacts=[Artifact(**a.__dict__) for a in result.artifacts],
+        workdir=str(used_workdir),
+        warnings=[*built.plan.warnings, *warnings],
+    )
+
+
+def archive(
+    built: BuiltProject | Path | str, path: Path | str | None = None, *, include_git: bool = False
+) -> bytes | Path:
+    """The project as a reproducible ZIP: bytes, or written to *path* (returned).
+
+    *built* is a :class:`BuiltProject` (release-asset artifacts included: a download is the
+    whole project) or an exported repository folder (tracked files; ``.git`` with
+    *include_git*).
+    """
+    if isinstance(built, BuiltProject):
+        files = {**built.files, **built.release_files}
+        source: Path | dict = files
+        extra = {"executable": frozenset(executable_paths(files))}
+    else:
+        source, extra = Path(built), {"include_git": include_git}
+    if path is not None:
+        target = Path(path)
+        if target.is_dir():
+            raise DocumentError(f"--zip {target}: is a directory; name a file")
+        git.write_zip(source, target, **extra)
+        return target
+    with tempfile.TemporaryDirectory(prefix="gitexport-zip-") as tmp:
+        out = Path(tmp) / "project.zip"
+        git.write_zip(source, out, **extra)
+        return out.read_bytes()
+
+
+def dry_run(
+    bundle: Bundle, repo_dir: Path | str | None, options: ExportOptions = DEFAULT_OPTIONS
+) -> tuple[str, list]:
+    """Build (with training) and describe what exporting into *repo_dir* would change."""
+    built = build(bundle, options)
+    repo = Path(repo_dir) if repo_dir is not None and Path(repo_dir).exists() else None
+    return change_summary(built, repo)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def render_tree(
+    planned: PlannedBundle, options: ExportOptions, target_provider: str | None = None
+) -> dict[str, bytes]:
+    """The files the project's templates make before training (plan included)."""
+    render = options.render_options(target_provider)
+    sample = sample_rows(planned.plan, planned.frame) if options.data != "none" else None
+    assets = Assets(
+        sample_csv=csv_bytes(sample) if sample is not None else None,
+        full_data=planned.data_path.read_bytes() if options.data == "full" else None,
+        extra={".gitexport/plan.json": planned.plan.to_json().encode()},
+    )
+    return render_project(planned.plan, render, assets)
+
+
+def _same_export_identity(previous_lineage: bytes | None, planned: PlannedBundle) -> bool:
+    """Whether the last export was made from the same graph, data, templates and exporter."""
+    if not previous_lineage:
+        return False
+    try:
+        old = json.loads(previous_lineage)
+    except ValueError:
+        return False
+    return old.get("export_id") == export_identity(planned)
+
+
+def _pipeline(plan: ExportPlan) -> PipelineRef:
+    return PipelineRef(id=plan.pipeline.id, name=plan.pipeline.name, version=plan.pipeline.version)
+
+
+def _parity(built: BuiltProject) -> dict | None:
+    if built.parity is None:
+        return None
+    return {**built.parity.to_dict(), "verdict": built.parity.describe(), "ok": built.parity.ok}
+
+
+def _metrics(built: BuiltProject) -> dict:
+    return {k: built.metrics.get(k) for k in ("test", "cv")}
