@@ -34,21 +34,39 @@ class Col:
 
 @dataclass
 class Frame:
-    """An ordered schema of the feature frame (the target is never in it)."""
+    """An ordered schema of the feature frame (the target is never in it).
+
+    Lookups go through a name -> position index, rebuilt when the column list changed, so
+    planning stays linear in nodes × columns (wide data made a list search quadratic).
+    """
 
     cols: list[Col] = field(default_factory=list)
+    _index: dict[str, list[int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _indexed: tuple = field(default=(), init=False, repr=False, compare=False)
+
+    def _positions(self) -> dict[str, list[int]]:
+        # `cols` is a public list: re-index when it is another list or another length
+        if self._indexed != (id(self.cols), len(self.cols)):
+            self._index = {}
+            for i, col in enumerate(self.cols):
+                self._index.setdefault(col.name, []).append(i)
+            self._indexed = (id(self.cols), len(self.cols))
+        return self._index
 
     def names(self) -> list[str]:
         return [c.name for c in self.cols]
 
     def get(self, name: str) -> Col | None:
-        for c in self.cols:
-            if c.name == name:
-                return c
-        return None
+        positions = self._positions().get(name)
+        return self.cols[positions[0]] if positions else None
 
     def replace_col(self, name: str, **changes) -> None:
-        self.cols = [replace(c, **changes) if c.name == name else c for c in self.cols]
+        for i in self._positions().get(name, []):
+            self.cols[i] = replace(self.cols[i], **changes)
+        if "name" in changes:
+            self._indexed = ()
 
     def remove(self, names) -> None:
         names = set(names)

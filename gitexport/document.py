@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from gitexport.catalog import Catalog, check_type, load_catalog
 from gitexport.errors import DocumentError, Problem, node_where
@@ -145,17 +145,22 @@ class Document(_Lenient):
     export: ExportOptions = ExportOptions()
     results: Results = Results()
 
+    # Lookups by id: planning asks once per node, so a linear search made it quadratic
+    # (20,000 nodes took 40 s). With duplicate ids (refused at load) the first one wins.
+    _nodes_by_id: dict[str, Node] = PrivateAttr(default_factory=dict)
+    _sources_by_id: dict[str, DataSource] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:
+        for node in reversed(self.graph.nodes):
+            self._nodes_by_id[node.id] = node
+        for source in reversed(self.data_sources):
+            self._sources_by_id[source.id] = source
+
     def node(self, node_id: str) -> Node:
-        for node in self.graph.nodes:
-            if node.id == node_id:
-                return node
-        raise KeyError(node_id)
+        return self._nodes_by_id[node_id]
 
     def source(self, source_id: str) -> DataSource:
-        for source in self.data_sources:
-            if source.id == source_id:
-                return source
-        raise KeyError(source_id)
+        return self._sources_by_id[source_id]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -70,11 +71,13 @@ class DataProfile:
     columns: tuple[ColumnProfile, ...]
     target_classes: tuple = field(default=())  # classification: sorted class values
 
+    @cached_property
+    def _by_name(self) -> dict[str, ColumnProfile]:
+        # built once: planning asks per column and per node (wide data made a search quadratic)
+        return {col.name: col for col in reversed(self.columns)}
+
     def column(self, name: str) -> ColumnProfile:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(name)
+        return self._by_name[name]
 
 
 def load_training_frame(bundle: Bundle, source: DataSource) -> tuple[Path, pd.DataFrame]:
