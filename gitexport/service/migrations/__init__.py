@@ -1,0 +1,1 @@
+"""Alembic migrations of the job store's schema (run by ``JobStore.migrate``)."""
