@@ -2,9 +2,10 @@
 
 A notebook template renders to text in a light "percent" format: a line ``# %%`` starts a
 code cell, ``# %% [markdown]`` a Markdown cell. :func:`notebook_json` turns that into an
-nbformat 4.5 notebook: code cells formatted like the project's Python (Black, line length
-100), no outputs, no execution counts, numbered cell ids, and JSON written the way Jupyter
-writes it — the same text always gives the same bytes.
+nbformat 4.5 notebook: no outputs, no execution counts, numbered cell ids, and JSON written
+the way Jupyter writes it — the same text always gives the same bytes. The code cells are
+formatted afterwards, with the project's Python, by the renderer's one ``ruff format`` run
+(ruff formats notebooks' code cells in place).
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from __future__ import annotations
 import json
 import re
 
-import black
-
-LINE_LENGTH = 100
 _MARKER = re.compile(r"^# %%(?: \[(markdown)\])?[ \t]*$")
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -36,8 +34,6 @@ def parse_cells(text: str) -> list[tuple[str, str]]:
         source = "\n".join(lines).strip("\n")
         if not source.strip():
             continue
-        if kind == "code":
-            source = black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH)).rstrip("\n")
         out.append((kind, source))
     return out
 

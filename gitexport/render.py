@@ -4,21 +4,27 @@ Every template under ``templates/project`` maps to one output path (``.j2`` is s
 :func:`selected_templates` decides which apply to a plan and its options, so no template is
 rendered into an empty or dead file. Values reach generated code only through the ``py``
 filter (a Python literal) or ``yaml``/``json`` dumps — never by pasting text into code — so a
-hostile column name or label can only ever be data. Python output is normalised by Black, the
-same formatting ``ruff format`` checks.
+hostile column name or label can only ever be data. Rendered Python and notebooks are
+normalised by one ``ruff format`` run over all of them (the formatter the generated CI checks
+with). The custom transformers are plain Python modules under
+``templates/project/src/features/transformers/`` (one per catalog category), copied verbatim;
+only the categories a plan uses are copied and only the used classes re-exported.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import math
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import black
 import jinja2
 import yaml
 
@@ -189,7 +195,9 @@ def template_root():
     return resources.files("gitexport.templates").joinpath("project")
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One environment per process: it keeps the compiled templates between renders."""
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_load_template),
         keep_trailing_newline=True,
@@ -268,18 +276,66 @@ _OPTIONAL = {
 
 def selected_templates(plan: ExportPlan, options: RenderOptions) -> list[str]:
     chosen = []
+    modules = transformer_modules(plan)
     for template in iter_templates():
         keep = True
         for prefix, rule in _OPTIONAL.items():
             if output_path(template).startswith(prefix):
                 keep = rule(plan, options)
+        if template.startswith(TRANSFORMERS_DIR):
+            keep = _transformer_file_used(template, modules)
         if keep:
             chosen.append(template)
     return chosen
 
 
+TRANSFORMERS_MODULE = "src.features.transformers"
+TRANSFORMERS_DIR = "src/features/transformers/"
+TRANSFORMERS_BASE = "_base"
+
+
 def transformer_classes(plan: ExportPlan) -> list[str]:
-    return sorted({s.call.name for s in plan.steps if s.call.module == "src.features.transformers"})
+    return sorted({s.call.name for s in plan.steps if s.call.module == TRANSFORMERS_MODULE})
+
+
+@functools.cache
+def transformer_catalog() -> dict[str, str]:
+    """Class name -> module (catalog category) of every transformer, from each module's
+    ``__all__``: the one list of the classes. Read with ``ast``, so no ML import."""
+    found: dict[str, str] = {}
+    for rel in iter_templates():
+        if not (rel.startswith(TRANSFORMERS_DIR) and rel.endswith(".py")):
+            continue
+        module = PurePosixPath(rel).stem
+        tree = ast.parse(template_root().joinpath(rel).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+            ):
+                for name in ast.literal_eval(node.value):
+                    if name in found:
+                        raise RuntimeError(f"transformer {name} is in {found[name]} and {module}")
+                    found[name] = module
+    return found
+
+
+def transformer_modules(plan: ExportPlan) -> dict[str, list[str]]:
+    """Module -> the used classes it defines, for the package's ``__init__``."""
+    catalog = transformer_catalog()
+    out: dict[str, list[str]] = {}
+    for name in transformer_classes(plan):
+        if name not in catalog:
+            raise RuntimeError(f"the plan uses transformer {name}, which no module defines")
+        out.setdefault(catalog[name], []).append(name)
+    return dict(sorted(out.items()))
+
+
+def _transformer_file_used(path: str, modules: dict[str, list[str]]) -> bool:
+    """Only the used categories' modules (and their shared base) are copied."""
+    if not modules:
+        return False
+    stem = PurePosixPath(path).name.removesuffix(".j2").removesuffix(".py")
+    return stem in ("__init__", TRANSFORMERS_BASE) or stem in modules
 
 
 def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None) -> dict[str, Any]:
@@ -297,6 +353,7 @@ def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None
         "gitexport_version": __version__,
         "imports": collect_imports(calls),
         "used": transformer_classes(plan),
+        "transformer_modules": transformer_modules(plan),
         "uses_imblearn": uses_imblearn,
         "training_only": [s.step_name for s in plan.steps if s.role in ("row_filter", "sampler")],
         "row_filters": [s.step_name for s in plan.steps if s.role == "row_filter"],
@@ -316,18 +373,19 @@ def render_project(
     """The generated project as {POSIX path: bytes}; deterministic for the same inputs."""
     env = _environment()
     ctx = context(plan, options, report)
+    rendered: dict[str, str] = {}
     files: dict[str, bytes] = {}
     for template in selected_templates(plan, options):
         out = output_path(template)
         if template.endswith(".j2"):
-            text = env.get_template(template).render(**ctx)
-            if out.endswith(".py"):
-                text = format_python(text, out)
-            if not text.strip() and not out.endswith("__init__.py"):
-                continue  # a template that has nothing to say for this plan
-            files[out] = text.encode("utf-8")
+            rendered[out] = env.get_template(template).render(**ctx)
         else:
             files[out] = template_root().joinpath(template).read_bytes()
+    rendered.update(format_sources({p: t for p, t in rendered.items() if p.endswith(FORMATTED)}))
+    for out, text in rendered.items():
+        if not text.strip() and not out.endswith("__init__.py"):
+            continue  # a template that has nothing to say for this plan
+        files[out] = text.encode("utf-8")
     if ctx["sample_path"] and assets.sample_csv is not None:
         files[ctx["sample_path"]] = assets.sample_csv
     if options.data == "full" and assets.full_data is not None:
@@ -341,8 +399,51 @@ def executable_paths(files: dict[str, bytes]) -> set[str]:
     return {path for path, data in files.items() if data.startswith(b"#!")}
 
 
-def format_python(text: str, path: str) -> str:
-    try:
-        return black.format_str(text, mode=black.Mode(line_length=PYTHON_LINE_LENGTH))
-    except black.InvalidInput as exc:  # a template bug, never user input: say where
-        raise RuntimeError(f"generated {path} is not valid Python: {exc}") from None
+# What ruff formats: Python files and the code cells of notebooks.
+FORMATTED = (".py", ".ipynb")
+RUFF_FORMAT_ARGS = (
+    "format",
+    "--isolated",  # the generated project's settings, whatever surrounds the temp dir
+    "--no-cache",
+    "--line-length",
+    str(PYTHON_LINE_LENGTH),
+    "--target-version",
+    "py311",
+)
+
+
+def _ruff_bin() -> str:
+    from ruff.__main__ import find_ruff_bin  # the pinned ruff wheel's binary
+
+    return str(find_ruff_bin())
+
+
+def format_sources(sources: dict[str, str]) -> dict[str, str]:
+    """``{path: text}`` formatted by one ``ruff format`` process over all of them.
+
+    One process for every file: starting ruff once per file (stdin) costs more than writing
+    the files to a temporary directory.
+    """
+    if not sources:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="gitexport-format-") as tmp:
+        root = Path(tmp)
+        for rel, text in sources.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        run = subprocess.run(
+            [_ruff_bin(), *RUFF_FORMAT_ARGS, "--", *sources],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if run.returncode != 0:  # a template bug, never user input: ruff names the file
+            raise RuntimeError(f"generated code is not valid Python: {run.stderr.strip()}")
+        return {rel: (root / rel).read_text(encoding="utf-8") for rel in sources}
+
+
+def format_python(text: str, path: str = "generated.py") -> str:
+    """One Python text formatted the way the project's files are."""
+    return format_sources({path: text})[path]

@@ -28,7 +28,13 @@ from gitexport.build import ARTIFACTS, BuiltProject, build_project
 from gitexport.identifiers import field_identifier, field_identifiers
 from gitexport.load import plan_bundle
 from gitexport.notebooks import notebook_json, parse_cells
-from gitexport.render import Assets, RenderOptions, executable_paths, render_project
+from gitexport.render import (
+    Assets,
+    RenderOptions,
+    executable_paths,
+    format_sources,
+    render_project,
+)
 from helpers import EXAMPLES, base_frame, base_pipeline, config, write_bundle
 
 EXAMPLE_NAMES = ("penguins", "telco_churn", "diamonds")
@@ -183,7 +189,10 @@ def test_notebook_json_is_valid_and_deterministic():
     text = "# %% [markdown]\n# Title\n\n# %%\nx=1\ny = [1,2]\n# %%\n\n# %%\nprint( x )\n"
     first, second = notebook_json(text), notebook_json(text)
     assert first == second
-    notebook = nbformat.reads(first, as_version=4)
+    # The renderer's one ruff run formats the code cells (and keeps Jupyter's JSON layout).
+    formatted = format_sources({"notebooks/n.ipynb": first})["notebooks/n.ipynb"]
+    assert formatted == json.dumps(json.loads(formatted), indent=1, sort_keys=True) + "\n"
+    notebook = nbformat.reads(formatted, as_version=4)
     nbformat.validate(notebook)
     assert [c.cell_type for c in notebook.cells] == ["markdown", "code", "code"]
     assert notebook.cells[1].source == "x = 1\ny = [1, 2]"

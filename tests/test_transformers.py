@@ -1,18 +1,19 @@
-"""Tests of templates/project/src/features/transformers.py.j2.
+"""Tests of the generated project's custom transformers (templates/project/src/features/transformers).
 
-The template is rendered the way the exporter renders it, the result imported
-as a module, and every class checked against the node table of the canvas
-SPEC.md. Expected values are computed by hand from the SPEC (or, where the SPEC
-names a scikit-learn class, from that class).
+The transformers are plain Python modules, one per catalog category, copied verbatim into a
+project; these tests import them straight from the template tree and check every class against
+the node table of the canvas SPEC.md. Expected values are computed by hand from the SPEC (or,
+where the SPEC names a scikit-learn class, from that class).
 """
 
-import importlib.util
+import ast
+import importlib
+import json
 import math
 import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-import jinja2
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,14 +28,15 @@ from sklearn.preprocessing import (
     TargetEncoder,
 )
 
-TEMPLATE = (
-    Path(__file__).resolve().parents[1]
-    / "templates"
-    / "project"
-    / "src"
-    / "features"
-    / "transformers.py.j2"
-)
+from gitexport.render import transformer_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = ROOT / "templates" / "project" / "src" / "features" / "transformers"
+# The template tree ships inside gitexport (gitexport.templates); the transformers' directory
+# is a namespace package there, so its modules import as they are.
+PACKAGE = "gitexport.templates.project.src.features.transformers"
+CATEGORY_MODULES = sorted(p.stem for p in PACKAGE_DIR.glob("*.py") if p.stem != "_base")
+CATALOG = json.loads((ROOT / "gitexport" / "catalog" / "node_catalog.json").read_text())
 
 FRAME_CLASSES = [
     "TextNormalizer",
@@ -59,29 +61,18 @@ FILTER_CLASSES = ["OutlierRowFilter", "DropMissingRows", "DropDuplicateRows"]
 ALL_CLASSES = FRAME_CLASSES + FILTER_CLASSES
 
 
-def render(used):
-    env = jinja2.Environment(
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.from_string(TEMPLATE.read_text()).render(used=used)
-
-
-def load(source, directory, name="generated_transformers"):
-    path = directory / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # so that pickling and clone can find the classes
-    spec.loader.exec_module(module)
-    return module
+def import_category(module):
+    return importlib.import_module(f"{PACKAGE}.{module}")
 
 
 @pytest.fixture(scope="module")
-def tr(tmp_path_factory):
-    return load(render(set(ALL_CLASSES)), tmp_path_factory.mktemp("generated"))
+def tr():
+    """Every transformer class, as the generated package re-exports them."""
+    classes = {}
+    for module in CATEGORY_MODULES:
+        imported = import_category(module)
+        classes.update({name: getattr(imported, name) for name in imported.__all__})
+    return SimpleNamespace(**classes)
 
 
 def frame(**columns):
@@ -94,7 +85,7 @@ def column_list(df):
     return list(df.columns)
 
 
-# --------------------------------------------------------------------------- render
+# ---------------------------------------------------------------------------- modules
 
 
 def _ruff(*args, cwd):
@@ -103,46 +94,48 @@ def _ruff(*args, cwd):
     )
 
 
-@pytest.mark.parametrize("used", [ALL_CLASSES] + [[name] for name in ALL_CLASSES])
-def test_rendered_module_passes_ruff(used, tmp_path):
-    source = render(used)
-    path = tmp_path / "transformers.py"
-    path.write_text(source)
-    # Clean both under ruff's defaults (line length 88) plus import sorting and
-    # under the generated project's settings (templates/project/pyproject.toml.j2),
-    # whatever the configuration around the test run says.
+def test_modules_pass_ruff():
+    # Clean both under ruff's defaults (line length 88) plus import sorting and under the
+    # generated project's settings (templates/project/pyproject.toml.j2), whatever the
+    # configuration around the test run says: the files are copied verbatim.
+    paths = sorted(str(p) for p in PACKAGE_DIR.glob("*.py"))
     for line_length, rules in ((88, ["--extend-select", "I"]), (100, ["--select", "E,F,W,I,UP,B"])):
         width = ["--line-length", str(line_length)]
-        check = _ruff("check", "--isolated", *width, *rules, str(path), cwd=tmp_path)
+        check = _ruff("check", "--isolated", *width, *rules, *paths, cwd=PACKAGE_DIR)
         assert check.returncode == 0, check.stdout + check.stderr
-        fmt = _ruff("format", "--isolated", *width, "--check", "--diff", str(path), cwd=tmp_path)
+        fmt = _ruff("format", "--isolated", *width, "--check", "--diff", *paths, cwd=PACKAGE_DIR)
         assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    compile(source, str(path), "exec")
 
 
-@pytest.mark.parametrize("name", ALL_CLASSES)
-def test_single_class_render_emits_only_that_class(name, tmp_path):
-    module = load(render([name]), tmp_path, name=f"only_{name}")
-    public = sorted(
-        attr
-        for attr in vars(module)
-        if not attr.startswith("_")
-        and isinstance(getattr(module, attr), type)
-        and getattr(module, attr).__module__ == module.__name__
-    )
-    assert public == [name]
+def test_catalog_of_classes_is_every_modules_all():
+    catalog = transformer_catalog()
+    assert sorted(catalog) == sorted(ALL_CLASSES)
+    for module in CATEGORY_MODULES:
+        imported = import_category(module)
+        defined = sorted(
+            name
+            for name, value in vars(imported).items()
+            if isinstance(value, type)
+            and value.__module__ == imported.__name__
+            and not name.startswith("_")
+        )
+        assert sorted(imported.__all__) == defined, module
+        assert all(catalog[name] == module for name in defined)
 
 
-def test_rendering_is_deterministic_and_independent_of_gitexport():
-    assert render(ALL_CLASSES) == render(list(reversed(ALL_CLASSES)))
-    assert render(set(ALL_CLASSES)) == render(ALL_CLASSES)
-    assert "gitexport" not in render(ALL_CLASSES)
+def test_one_module_per_catalog_category():
+    categories = {node["category"] for node in CATALOG["nodes"]}
+    assert set(CATEGORY_MODULES) <= categories
 
 
-def test_template_documents_its_jinja_settings():
-    head = TEMPLATE.read_text()[:600]
-    for setting in ("keep_trailing_newline", "trim_blocks", "lstrip_blocks"):
-        assert setting in head
+@pytest.mark.parametrize("module", CATEGORY_MODULES)
+def test_category_module_imports_only_the_base(module):
+    """A category module stands alone beside _base: a project copies only the ones it uses."""
+    tree = ast.parse((PACKAGE_DIR / f"{module}.py").read_text())
+    relative = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level}
+    assert relative <= {"_base"}
+    source = (PACKAGE_DIR / f"{module}.py").read_text()
+    assert "gitexport" not in source and "src." not in source
 
 
 # --------------------------------------------------------------- shared conventions
