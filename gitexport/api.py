@@ -27,18 +27,12 @@ import json
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gitexport import git
-from gitexport.build import ARTIFACTS, Budget, BuiltProject, build_project, export_identity
-from gitexport.changes import change_summary, summarize
 from gitexport.errors import DocumentError
-from gitexport.export_commit import export_request, place_release_files
-from gitexport.load import PlannedBundle, plan_bundle
 from gitexport.options import ExportOptions, Target
-from gitexport.plan_model import ExportPlan
 from gitexport.progress import (
     BUILD_PHASES,
     EXPORT_PHASES,
@@ -48,8 +42,17 @@ from gitexport.progress import (
     Reporter,
     reporter,
 )
-from gitexport.render import Assets, executable_paths, render_project
-from gitexport.sample import csv_bytes, sample_rows
+
+# The ML stack (pandas, scikit-learn via the build) loads only when an operation needs it:
+# `gitexport --help` and `gitexport log` stay fast.
+if TYPE_CHECKING:
+    from gitexport.build import Budget, BuiltProject
+    from gitexport.git import ExportRecord
+    from gitexport.load import PlannedBundle
+    from gitexport.plan_model import ExportPlan
+
+    # A bundle folder, its pipeline.json, or one already loaded by :func:`load`.
+    Bundle = Path | str | PlannedBundle
 
 __all__ = [
     "EXAMPLES",
@@ -65,10 +68,12 @@ __all__ = [
     "build",
     "dry_run",
     "example",
+    "history",
     "export",
     "load",
     "plan",
     "preview",
+    "publish",
     "push",
     "render_tree",
 ]
@@ -76,11 +81,17 @@ __all__ = [
 EXAMPLES = ("telco_churn", "penguins", "diamonds")
 # Files only training makes, or that quote its results (metrics, parity): a preview (no
 # training) cannot know their new bytes.
-TRAINED_FILES = (*ARTIFACTS, ".gitexport/lineage.json", "README.md", "MODEL_CARD.md")
+TRAINED_FILES = (
+    "models/trained/model.joblib",
+    "models/metrics.json",
+    "models/manifest.json",
+    "tests/fixtures/golden_predictions.csv",
+    ".gitexport/lineage.json",
+    "README.md",
+    "MODEL_CARD.md",
+)
 
-Bundle = Path | str | PlannedBundle
 DEFAULT_OPTIONS = ExportOptions()
-DEFAULT_BUDGET = Budget()
 
 
 # --- result objects (JSON round-trip) --------------------------------------------------
@@ -127,6 +138,7 @@ class ExportResult(_Result):
     up_to_date: bool
     parity: dict | None = None
     metrics: dict = {}
+    canvas_metrics: dict = {}
     warnings: list[str] = []
 
 
@@ -156,6 +168,7 @@ class PushResult(_Result):
     up_to_date: bool
     parity: dict | None = None
     metrics: dict = {}
+    canvas_metrics: dict = {}
     artifacts: list[Artifact] = []
     workdir: str
     warnings: list[str] = []
@@ -173,6 +186,8 @@ def example(name: str) -> Path:
 
 def load(bundle: Bundle, *, progress: Reporter | None = None) -> PlannedBundle:
     """Read, validate and plan a bundle (phases ``validate`` and ``plan``)."""
+    from gitexport.load import PlannedBundle, plan_bundle
+
     if isinstance(bundle, PlannedBundle):
         return bundle
     if progress is not None:
@@ -197,13 +212,16 @@ def preview(
 ) -> Preview:
     """Validate, plan and render (no training): the files an export would write, how they
     differ from *repo_dir*'s last export, and the pull-request body it would write."""
+    from gitexport import git
+    from gitexport.changes import summarize
+
     planned = load(bundle)
     files = render_tree(planned, options, target_provider)
     repo = Path(repo_dir) if repo_dir is not None and Path(repo_dir).exists() else None
     summary, changes = summarize(
         repo, files, plan=planned.plan, metrics=None, lineage=None, parity=None
     )
-    changed = {c.path: c.status for c in changes}
+    changed = {c.path: c.status for c in changes} if repo else dict.fromkeys(files, "added")
     previous = git.last_export(repo) if repo is not None else None
     previous_files = set(git.tree_paths(repo, previous.commit)) if previous else set()
     rendered_changed = any(p not in TRAINED_FILES for p in changed)
@@ -239,9 +257,11 @@ def build(
     progress: ProgressCallback | Reporter | None = None,
     cancel: CancelCheck | None = None,
     target_provider: str | None = None,
-    budget: Budget = DEFAULT_BUDGET,
+    budget: Budget | None = None,
 ) -> BuiltProject:
     """Validate, plan, render, train with the generated code and check parity."""
+    from gitexport.build import DEFAULT_BUDGET, build_project
+
     rep = reporter(progress, cancel, BUILD_PHASES)
     planned = load(bundle, progress=rep)
     built = build_project(
@@ -249,7 +269,7 @@ def build(
         options.render_options(target_provider),
         allow_parity_drift=options.allow_parity_drift,
         reporter=rep,
-        budget=budget,
+        budget=budget or DEFAULT_BUDGET,
     )
     if rep.phases == BUILD_PHASES:
         rep.finish("built")
@@ -263,13 +283,16 @@ def export(
     *,
     progress: ProgressCallback | Reporter | None = None,
     cancel: CancelCheck | None = None,
-    budget: Budget = DEFAULT_BUDGET,
+    budget: Budget | None = None,
 ) -> ExportResult:
     """Build and commit into the local git repository *repo_dir* (created if missing).
 
     A re-export goes to the export branch and is merged into ``main`` (``options.merge``);
     a conflict with edits on ``main`` leaves ``main`` untouched (status ``conflict``).
     """
+    from gitexport import git
+    from gitexport.export_commit import export_request, place_release_files
+
     rep = reporter(progress, cancel, EXPORT_PHASES)
     repo_dir = Path(repo_dir)
     built = build(bundle, options, progress=rep, budget=budget)
@@ -290,6 +313,7 @@ def export(
         up_to_date=outcome.status == "up_to_date",
         parity=_parity(built),
         metrics=_metrics(built),
+        canvas_metrics=built.plan.canvas_results.metrics,
         warnings=list(built.plan.warnings),
     )
 
@@ -303,7 +327,7 @@ def push(
     workdir: Path | str | None = None,
     progress: ProgressCallback | Reporter | None = None,
     cancel: CancelCheck | None = None,
-    budget: Budget = DEFAULT_BUDGET,
+    budget: Budget | None = None,
 ) -> PushResult:
     """Build, commit in the working repository and publish to GitHub, GitLab or a bare repo.
 
@@ -311,10 +335,25 @@ def push(
     request, updated in place while it is open. The token is used for this call only and
     never written anywhere.
     """
+    rep = reporter(progress, cancel, PHASES)
+    built = build(bundle, options, progress=rep, target_provider=target.provider, budget=budget)
+    return publish(built, target, options, token=token, workdir=workdir, progress=rep)
+
+
+def publish(
+    built: BuiltProject,
+    target: Target,
+    options: ExportOptions = DEFAULT_OPTIONS,
+    *,
+    token: str | None,
+    workdir: Path | str | None = None,
+    progress: ProgressCallback | Reporter | None = None,
+    cancel: CancelCheck | None = None,
+) -> PushResult:
+    """Publish an already built project (phases ``commit``, ``push``, ``pull_request``)."""
     from gitexport.publish import publish_built  # the forge libraries load only for a push
 
     rep = reporter(progress, cancel, PHASES)
-    built = build(bundle, options, progress=rep, target_provider=target.provider, budget=budget)
     result, used_workdir, warnings = publish_built(
         built,
         target,
@@ -336,6 +375,7 @@ def push(
         up_to_date=result.status == "up_to_date",
         parity=_parity(built),
         metrics=_metrics(built),
+        canvas_metrics=built.plan.canvas_results.metrics,
         artifacts=[Artifact(**a.__dict__) for a in result.artifacts],
         workdir=str(used_workdir),
         warnings=[*built.plan.warnings, *warnings],
@@ -351,6 +391,10 @@ def archive(
     whole project) or an exported repository folder (tracked files; ``.git`` with
     *include_git*).
     """
+    from gitexport import git
+    from gitexport.build import BuiltProject
+    from gitexport.render import executable_paths
+
     if isinstance(built, BuiltProject):
         files = {**built.files, **built.release_files}
         source: Path | dict = files
@@ -373,6 +417,8 @@ def dry_run(
     bundle: Bundle, repo_dir: Path | str | None, options: ExportOptions = DEFAULT_OPTIONS
 ) -> tuple[str, list]:
     """Build (with training) and describe what exporting into *repo_dir* would change."""
+    from gitexport.changes import change_summary
+
     built = build(bundle, options)
     repo = Path(repo_dir) if repo_dir is not None and Path(repo_dir).exists() else None
     return change_summary(built, repo)
@@ -385,6 +431,9 @@ def render_tree(
     planned: PlannedBundle, options: ExportOptions, target_provider: str | None = None
 ) -> dict[str, bytes]:
     """The files the project's templates make before training (plan included)."""
+    from gitexport.render import Assets, render_project
+    from gitexport.sample import csv_bytes, sample_rows
+
     render = options.render_options(target_provider)
     sample = sample_rows(planned.plan, planned.frame) if options.data != "none" else None
     assets = Assets(
@@ -397,6 +446,8 @@ def render_tree(
 
 def _same_export_identity(previous_lineage: bytes | None, planned: PlannedBundle) -> bool:
     """Whether the last export was made from the same graph, data, templates and exporter."""
+    from gitexport.build import export_identity
+
     if not previous_lineage:
         return False
     try:
@@ -404,6 +455,13 @@ def _same_export_identity(previous_lineage: bytes | None, planned: PlannedBundle
     except ValueError:
         return False
     return old.get("export_id") == export_identity(planned)
+
+
+def history(repo_dir: Path | str) -> list[ExportRecord]:
+    """The exports recorded in a repository's history (commit trailers), newest first."""
+    from gitexport.git import read_history
+
+    return read_history(Path(repo_dir))
 
 
 def _pipeline(plan: ExportPlan) -> PipelineRef:

@@ -1,8 +1,10 @@
 """The ``gitexport`` command line: one module per verb under :mod:`gitexport.commands`.
 
-Each command module exposes ``add_parser(subparsers)`` and ``run(args) -> int``. Exit
-status: 0 success, 2 invalid document or bundle, 1 anything else. User errors are printed
-without a traceback; ``GITEXPORT_DEBUG=1`` shows one.
+Each command module exposes ``add_parser(subparsers)`` and ``run(args) -> int`` and calls
+only :mod:`gitexport.api`. Exit status: the error's ``exit_code`` — 0 success, 2 invalid
+document or bundle, 3 a conflict, 130 cancelled, 1 anything else. User errors are printed
+without a traceback (``GITEXPORT_DEBUG=1`` shows one); under ``--json`` the error object is
+printed on stdout as ``{"error": {...}}`` as well.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import os
 import sys
 
 from gitexport import __version__
-from gitexport.errors import DocumentError, UserError
-from gitexport.git_remote import redact  # every message passes it: no token ever printed
+from gitexport.console import human, print_json
+from gitexport.errors import DocumentError, GitexportError, error_dict
 
 COMMANDS = ("plan", "export", "diff", "log", "push")
 
@@ -41,21 +43,35 @@ def main(argv: list[str] | None = None) -> int:
         format="gitexport: %(message)s",
         stream=sys.stderr,
     )
+    as_json = getattr(args, "json", False)
     try:
         return int(args.run(args) or 0)
-    except DocumentError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 2
-    except UserError as exc:
-        print(f"error: {redact(exc)}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback unless asked
-        if os.environ.get("GITEXPORT_DEBUG"):
+        if os.environ.get("GITEXPORT_DEBUG") and not isinstance(exc, GitexportError):
             raise
-        print(f"error: internal error: {type(exc).__name__}: {redact(exc)}", file=sys.stderr)
+        report(exc, as_json)
+        return exc.exit_code if isinstance(exc, GitexportError) else 1
+
+
+def report(exc: Exception, as_json: bool) -> None:
+    """One ``error:`` line per problem on stderr (secrets redacted, names escaped)."""
+    from gitexport.git_remote import redact  # every message passes it: no token ever printed
+
+    error = error_dict(exc)
+    error["message"] = redact(error["message"] if isinstance(exc, GitexportError) else exc)
+    if isinstance(exc, DocumentError):
+        lines = [str(p) for p in exc.problems]
+    elif isinstance(exc, GitexportError):
+        lines = [error["message"]]
+    else:
+        lines = [f"internal error: {type(exc).__name__}: {error['message']}"]
+        error["message"] = lines[0]
+    for line in lines:
+        print(f"error: {human(redact(line))}", file=sys.stderr)
+    if not isinstance(exc, GitexportError):
         print("(set GITEXPORT_DEBUG=1 for a traceback)", file=sys.stderr)
-        return 1
+    if as_json:
+        print_json({"error": error})

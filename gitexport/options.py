@@ -12,8 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gitexport.render import RenderOptions
-
 ProviderName = Literal["github", "gitlab", "local"]
 
 
@@ -33,7 +31,10 @@ class ExportOptions(BaseModel):
     merge: bool = True  # export(): merge a re-export into main (False: leave it on its branch)
     adopt: bool = False  # take over a repository gitexport did not create
 
-    def render_options(self, target_provider: str | None = None) -> RenderOptions:
+    def render_options(self, target_provider: str | None = None):
+        """The renderer's options (``gitexport.render.RenderOptions``)."""
+        from gitexport.render import RenderOptions
+
         ci = self.ci_provider or ("gitlab" if target_provider == "gitlab" else "github")
         return RenderOptions(
             data=self.data,

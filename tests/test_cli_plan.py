@@ -280,7 +280,10 @@ def test_broken_document(case, tmp_path, capsys):
     rc = main(["plan", str(bundle), "--json"])
     out, err = capsys.readouterr()
     assert rc == 2, err
-    assert out == ""
+    # Under --json stdout holds only the error object, with the same problems as stderr.
+    error = json.loads(out)["error"]
+    assert error["code"] == "invalid_document"
+    assert len(error["problems"]) == len(error_lines(err))
     assert "Traceback" not in err
     lines = error_lines(err)
     assert lines, err

@@ -61,7 +61,7 @@ def test_local_provider_flow(tmp_path):
     second = push(str(bundle(tmp_path, 4, 0.25)), *common)
     assert second["status"] == "pr_opened" and second["branch"] == "gitexport/pl_penguins"
     third = push(str(bundle(tmp_path, 5, 0.1)), *common)
-    assert third["status"] == "pr_updated" and third["pr_number"] == second["pr_number"]
+    assert third["status"] == "pr_updated" and third["pull_request"] == {**second["pull_request"], "action": "updated"}
     prs = json.loads((remote / "gitexport" / "pull-requests.json").read_text())
     assert len(prs) == 1
     body = prs[0]["body"] if isinstance(prs, list) else next(iter(prs.values()))["body"]
@@ -73,7 +73,7 @@ def test_local_provider_flow(tmp_path):
     # A canvas on another machine has no working repository: it is seeded from the remote.
     shutil.rmtree(work)
     seeded = push(str(bundle(tmp_path, 5, 0.1)), *common)
-    assert seeded["status"] == "up_to_date" and seeded["pr_number"] == second["pr_number"]
+    assert seeded["status"] == "up_to_date" and seeded["pull_request"]["number"] == second["pull_request"]["number"]
 
 
 def test_release_artifacts_are_fetched_and_verified(tmp_path):
@@ -129,7 +129,9 @@ def test_github_flow_through_the_cli(tmp_path, git_server, server_token, monkeyp
             assert main(["push", str(bundle(tmp_path, version, c)), *args]) == 0
             outputs.append(json.loads(capsys.readouterr().out))
     assert [o["status"] for o in outputs] == ["created", "pr_opened", "pr_updated"]
-    assert outputs[1]["pr_url"] == outputs[2]["pr_url"] == "https://github.com/octo/penguins/pull/1"
+    assert [o["pull_request"]["action"] for o in outputs] == ["none", "opened", "updated"]
+    urls = {o["pull_request"]["url"] for o in outputs[1:]}
+    assert urls == {"https://github.com/octo/penguins/pull/1"}
     assert len(fake.pulls["octo/penguins"]) == 1
     assert fake.count("POST", r"/repos/octo/penguins/pulls") == 1
     assert set(git_server.heads("octo/penguins")) == {"main", "gitexport/pl_penguins"}

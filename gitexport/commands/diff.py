@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from gitexport.build import build_project
-from gitexport.changes import change_summary
-from gitexport.commands.export import add_bundle_arguments, bundle_path, render_options
-from gitexport.load import plan_bundle
+from gitexport.commands._args import add_bundle_arguments, add_json, bundle_path, export_options
+from gitexport.console import print_json
 
 
 def add_parser(sub) -> None:
@@ -19,18 +16,17 @@ def add_parser(sub) -> None:
         "--repo", type=Path, required=True, help="the local repository of earlier exports"
     )
     p.add_argument("--ci-provider", choices=("github", "gitlab"), default="github")
-    p.add_argument("--json", action="store_true", help="the summary and file list as JSON")
+    add_json(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    planned = plan_bundle(bundle_path(args))
-    built = build_project(
-        planned, render_options(args, args.ci_provider), allow_parity_drift=args.allow_parity_drift
-    )
-    markdown, changes = change_summary(built, args.repo)
+    from gitexport import api
+
+    options = export_options(args, ci_provider=args.ci_provider)
+    markdown, changes = api.dry_run(bundle_path(args), args.repo, options)
     if args.json:
-        print(json.dumps({"summary": markdown, "files": [c.__dict__ for c in changes]}, indent=2))
+        print_json({"summary": markdown, "files": [c.__dict__ for c in changes]})
     else:
         sys.stdout.write(markdown)
     return 0

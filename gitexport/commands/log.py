@@ -8,11 +8,14 @@ on its export branch.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from gitexport.console import human, print_json
 from gitexport.errors import UserError
-from gitexport.git import ExportRecord, read_history
+
+if TYPE_CHECKING:
+    from gitexport.git import ExportRecord
 
 # The trailers worth a column, in display order.
 _DIGEST_KEYS = ("Graph-Digest", "Model-Digest")
@@ -32,11 +35,13 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if not (args.dir / ".git").exists():
         raise UserError(f"{args.dir} is not a git repository")
-    records = read_history(args.dir)
+    from gitexport import api
+
+    records = api.history(args.dir)
     if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
+        print_json([r.to_json() for r in records])
     elif not records:
-        print(f"no exports in {args.dir}")
+        print(f"no exports in {human(args.dir)}")
     else:
         print(format_table(records))
     return 0
@@ -50,11 +55,11 @@ def format_table(records: list[ExportRecord]) -> str:
         digests = [_short_digests(record.trailers.get(key, [])) for key in _DIGEST_KEYS]
         rows.append(
             [
-                record.pipeline_version or "-",
+                human(record.pipeline_version or "-"),
                 record.commit[:10],
                 record.date[:19].replace("T", " "),
                 *digests,
-                record.status + (f" ({record.branch})" if not record.on_main else ""),
+                record.status + (f" ({human(record.branch)})" if not record.on_main else ""),
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

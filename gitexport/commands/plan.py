@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from gitexport.commands.export import add_bundle_source, bundle_path
-from gitexport.load import plan_bundle
-from gitexport.plan_model import ExportPlan
+from gitexport.commands._args import add_bundle_source, bundle_path
+from gitexport.console import human, warn
+
+if TYPE_CHECKING:
+    from gitexport.plan_model import ExportPlan
 
 
 def add_parser(sub) -> None:
@@ -17,13 +20,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    planned = plan_bundle(bundle_path(args))
-    for warning in planned.plan.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    from gitexport import api
+
+    plan = api.plan(bundle_path(args))
+    for warning in plan.warnings:
+        warn(warning)
     if args.json:
-        sys.stdout.write(planned.plan.to_json())
+        sys.stdout.write(plan.to_json())
     else:
-        sys.stdout.write(summary(planned.plan))
+        # Names are escaped line by line: the summary's own newlines stay, a name's do not.
+        sys.stdout.write("".join(human(line) + "\n" for line in summary(plan).splitlines()))
     return 0
 
 

@@ -1,0 +1,268 @@
+"""The public library API (`gitexport.api`): progress, cancellation, result objects, preview.
+
+The fast tests cover the reporter, the error objects and a preview (no training); the slow
+ones export and push the penguins example for real and cancel at every phase.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gitexport import api
+from gitexport.errors import (
+    ERROR_CODES,
+    Cancelled,
+    ConflictError,
+    DocumentError,
+    ForgeAuthError,
+    ParityError,
+    Problem,
+    error_dict,
+)
+from gitexport.progress import BUILD_PHASES, EXPORT_PHASES, PHASES, Reporter
+from helpers import penguins_variant
+
+
+class Recorder:
+    """A progress callback that keeps every call, and can cancel when a phase starts."""
+
+    def __init__(self, cancel_at: str | None = None, delay: float = 0.0):
+        self.calls: list[tuple[str, float, str]] = []
+        self.cancel = threading.Event()
+        self.cancel_at = cancel_at
+        self.delay = delay
+
+    def __call__(self, phase: str, fraction: float, message: str) -> None:
+        self.calls.append((phase, fraction, message))
+        if phase == self.cancel_at and not self.cancel.is_set():
+            if self.delay:
+                threading.Timer(self.delay, self.cancel.set).start()
+            else:
+                self.cancel.set()
+
+    @property
+    def phases(self) -> list[str]:
+        seen: list[str] = []
+        for phase, _, _ in self.calls:
+            if not seen or seen[-1] != phase:
+                seen.append(phase)
+        return seen
+
+    def assert_monotonic(self) -> None:
+        fractions = [f for _, f, _ in self.calls]
+        assert fractions == sorted(fractions), fractions
+        assert all(0.0 <= f <= 1.0 for f in fractions)
+
+
+# --- fast --------------------------------------------------------------------------------
+
+
+def test_reporter_phases_fractions_and_cancel():
+    rec = Recorder()
+    rep = Reporter(rec, rec.cancel, EXPORT_PHASES)
+    for phase in EXPORT_PHASES:
+        rep.enter(phase)
+        rep.advance(0.5, "half way")
+        rep.advance(0.2, "a late, smaller report must not move the bar back")
+    rep.finish()
+    assert rec.phases == list(EXPORT_PHASES)
+    rec.assert_monotonic()
+    assert rec.calls[-1][1] == 1.0
+    # The slices cover [0, 1]: the first phase starts at 0, each later one after the previous.
+    starts = [f for phase, f, m in rec.calls if m == phase]
+    assert starts[0] == 0.0 and starts == sorted(set(starts))
+
+    rec.cancel.set()
+    with pytest.raises(Cancelled) as info:
+        rep.enter("commit")
+    assert info.value.code == "cancelled" and info.value.exit_code == 130
+    with pytest.raises(ValueError):
+        Reporter(phases=BUILD_PHASES).enter("push")  # not a phase of a build
+
+
+def test_cancel_accepts_a_callable():
+    flag = {"stop": False}
+    rep = Reporter(None, lambda: flag["stop"], PHASES)
+    rep.enter("validate")
+    flag["stop"] = True
+    with pytest.raises(Cancelled):
+        rep.enter("plan")
+
+
+def test_every_error_carries_a_service_code():
+    cases = {
+        DocumentError([Problem("nodes[3] (n4).config.strategy", "unknown strategy")]): (
+            "invalid_document"
+        ),
+        ParityError("parity check failed"): "parity",
+        ConflictError("someone pushed"): "conflict",
+        ForgeAuthError("bad credentials"): "forge_auth",
+        Cancelled("cancelled"): "cancelled",
+        RuntimeError("boom"): "internal",
+    }
+    for exc, code in cases.items():
+        error = error_dict(exc)
+        assert error["code"] == code and code in ERROR_CODES
+        assert json.loads(json.dumps(error)) == error
+    doc = error_dict(next(iter(cases)))
+    assert doc["problems"] == [
+        {"where": "nodes[3] (n4).config.strategy", "message": "unknown strategy"}
+    ]
+    # An unexpected exception's text may hold anything: only its type is reported.
+    assert "boom" not in error_dict(RuntimeError("boom"))["message"]
+
+
+def test_preview_of_a_new_repository_lists_every_file_as_added(tmp_path):
+    preview = api.preview(api.example("penguins"), repo_dir=tmp_path / "nothing-yet")
+    assert not preview.up_to_date
+    changes = {f.change for f in preview.files}
+    assert changes == {"added"}
+    paths = {f.path for f in preview.files}
+    assert {"src/models/train.py", "models/trained/model.joblib", ".gitexport/plan.json"} <= paths
+    assert preview.plan["pipeline"]["id"] == "pl_penguins"
+    assert "first export" in preview.summary_markdown
+    again = api.Preview.model_validate_json(preview.model_dump_json())
+    assert again == preview
+
+
+def test_preview_refuses_a_broken_document(tmp_path):
+    bundle = penguins_variant(tmp_path, 3, 0.5)
+    doc = json.loads((bundle / "pipeline.json").read_text())
+    doc["graph"]["nodes"][0]["type"] = "no_such_node"
+    (bundle / "pipeline.json").write_text(json.dumps(doc))
+    with pytest.raises(DocumentError) as info:
+        api.preview(bundle)
+    assert info.value.to_dict()["problems"]
+
+
+def test_cli_json_prints_the_error_object(tmp_path, capsys):
+    from gitexport.cli import main
+
+    rc = main(["push", str(tmp_path / "missing"), "--provider", "local", "--repo", "x", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 2 and out["error"]["code"] == "invalid_document"
+
+
+# --- slow: real exports, pushes and cancellations ------------------------------------
+
+
+def _repo_state(repo: Path) -> dict:
+    """Refs, index and working tree: what a cancelled export must leave as it was."""
+    if not (repo / ".git").exists():
+        return {"exists": repo.exists() and any(repo.iterdir())}
+    refs = subprocess.run(
+        ["git", "-C", str(repo), "for-each-ref", "--format=%(refname) %(objectname)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    status = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {"refs": refs, "status": status}
+
+
+@pytest.mark.slow
+def test_export_reports_every_phase_in_order_and_results_round_trip(tmp_path):
+    rec = Recorder()
+    result = api.export(penguins_variant(tmp_path, 3, 0.5), tmp_path / "repo", progress=rec)
+    assert rec.phases == list(EXPORT_PHASES)
+    rec.assert_monotonic()
+    assert rec.calls[-1][1] == 1.0
+    assert result.status == "created" and result.parity["ok"]
+    assert api.ExportResult.model_validate(json.loads(json.dumps(result.to_dict()))) == result
+
+    # Unchanged pipeline: the preview says so without training, and the export agrees.
+    preview = api.preview(penguins_variant(tmp_path, 3, 0.5), repo_dir=tmp_path / "repo")
+    assert preview.up_to_date and {f.change for f in preview.files} == {"unchanged"}
+    # A changed hyperparameter: the config changes, the summary names it.
+    changed = api.preview(penguins_variant(tmp_path, 4, 0.25), repo_dir=tmp_path / "repo")
+    assert not changed.up_to_date
+    modified = {f.path for f in changed.files if f.change == "modified"}
+    assert "config/model_config.yaml" in modified
+    assert "model parameter `C`" in changed.summary_markdown
+
+
+@pytest.mark.slow
+def test_cancelling_an_export_at_each_phase_leaves_the_repo_as_it_was(tmp_path):
+    repo = tmp_path / "repo"
+    api.export(penguins_variant(tmp_path, 3, 0.5), repo)
+    v4 = penguins_variant(tmp_path, 4, 0.25)
+    before = _repo_state(repo)
+    for phase in EXPORT_PHASES:
+        rec = Recorder(cancel_at=phase)
+        with pytest.raises(Cancelled):
+            api.export(v4, repo, progress=rec, cancel=rec.cancel)
+        assert rec.phases[-1] == phase
+        assert _repo_state(repo) == before, f"cancelled at {phase}"
+    # A rerun converges: the export lands once, and again is up to date.
+    assert api.export(v4, repo).status == "merged"
+    assert api.export(v4, repo).status == "up_to_date"
+
+
+@pytest.mark.slow
+def test_cancel_during_training_stops_the_training_process(tmp_path):
+    rec = Recorder(cancel_at="train", delay=1.0)
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        api.build(api.example("telco_churn"), progress=rec, cancel=rec.cancel)
+    assert rec.phases[-1] == "train"
+    assert time.monotonic() - started < 60  # telco trains for far longer than this
+    leftover = subprocess.run(
+        ["pgrep", "-f", "src.models.train"], capture_output=True, text=True
+    ).stdout
+    assert leftover == ""
+
+
+@pytest.mark.slow
+def test_cancelling_a_push_at_each_phase_leaves_the_remote_consistent(tmp_path):
+    """Against a real bare repository: a cancelled push moves no ref, opens no PR."""
+    remote = tmp_path / "remote.git"
+    work = tmp_path / "work"
+    target = api.Target(provider="local", repo=str(remote))
+    first = api.push(penguins_variant(tmp_path, 3, 0.5), target, token=None, workdir=work)
+    assert first.status == "created"
+    built = api.build(penguins_variant(tmp_path, 4, 0.25), target_provider="local")
+    remote_before = _repo_refs(remote)
+    for phase in ("commit", "push", "pull_request"):
+        rec = Recorder(cancel_at=phase)
+        with pytest.raises(Cancelled):
+            api.publish(built, target, token=None, workdir=work, progress=rec, cancel=rec.cancel)
+        refs = _repo_refs(remote)
+        prs = _prs(remote)
+        if phase in ("commit", "push"):
+            assert refs == remote_before, f"cancelled at {phase}"
+        # Never a pull request without its branch.
+        for pr in prs:
+            assert f"refs/heads/{pr['head']}" in refs
+    result = api.publish(built, target, token=None, workdir=work)
+    assert result.status in ("pr_opened", "pr_updated")
+    assert len(_prs(remote)) == 1
+    again = api.publish(built, target, token=None, workdir=work)
+    assert again.status == "up_to_date" and again.pull_request.number == result.pull_request.number
+
+
+def _repo_refs(bare: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(bare), "for-each-ref", "--format=%(refname) %(objectname)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def _prs(bare: Path) -> list[dict]:
+    path = bare / "gitexport" / "pull-requests.json"
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    return data if isinstance(data, list) else list(data.values())
