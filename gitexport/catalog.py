@@ -11,7 +11,10 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # document.py imports this module
+    from gitexport.document import Node
 
 CATALOG_RESOURCE = "catalog/node_catalog.json"
 
@@ -82,6 +85,14 @@ def parse_catalog(raw: dict) -> Catalog:
             params=params,
         )
     return Catalog(version=raw["catalog_version"], nodes=nodes)
+
+
+def node_config(node: Node, catalog: Catalog) -> dict[str, Any]:
+    """The node's config with the catalog's defaults filled in for the keys it leaves out."""
+    spec = catalog.nodes[node.type]
+    config = {name: param.default for name, param in spec.params.items()}
+    config.update(node.data.config)
+    return config
 
 
 def catalog_text() -> str:

@@ -11,7 +11,7 @@ from gitexport.catalog import CLASSIFIER_MODEL_TYPES, load_catalog
 from gitexport.document import Bundle, load_bundle
 from gitexport.errors import node_where
 from gitexport.graph import Chain, analyse_graph
-from gitexport.plan import _cfg, build_plan
+from gitexport.plan import build_plan, node_config
 from gitexport.plan_model import ExportPlan
 from gitexport.profile import DataProfile, load_training_frame, profile_data
 
@@ -34,8 +34,8 @@ def plan_bundle(path: Path | str) -> PlannedBundle:
     source = bundle.document.source(chain.dataset.data.config["source_id"])
     data_path, frame = load_training_frame(bundle, source)
     split = next(n for n in chain.nodes if n.type == "feature_target_split" and not n.data.disabled)
-    split_cfg = _cfg(split, catalog)
-    model_cfg = _cfg(chain.model, catalog)
+    split_cfg = node_config(split, catalog)
+    model_cfg = node_config(chain.model, catalog)
     _check_target(frame, split, split_cfg["target"])
     profile = profile_data(
         data_path,

@@ -14,7 +14,8 @@ from gitexport.catalog import (
     check_type,
     load_catalog,
 )
-from gitexport.plan import ESTIMATORS, PLANNERS
+from gitexport.planners import STRUCTURAL_ROLES, step_planners
+from gitexport.planners.modeling import ESTIMATORS
 
 PACKAGED = Path(__file__).resolve().parents[1] / "gitexport" / "catalog" / "node_catalog.json"
 # the canvas's copy: shared/ sits beside the repository checkout
@@ -58,8 +59,9 @@ def test_packaged_catalog_matches_the_canvas_contract():
 def test_every_node_type_is_planned():
     """Every catalog node type is either structural or has a planner."""
     structural = {"dataset", "feature_target_split", "evaluate_model", *MODEL_TYPES}
-    types = set(load_catalog().nodes)
-    assert types - structural == set(PLANNERS)
+    catalog = load_catalog()
+    assert {t for t, s in catalog.nodes.items() if s.role in STRUCTURAL_ROLES} == structural
+    assert set(catalog.nodes) - structural == set(step_planners(catalog))
 
 
 def test_every_model_type_has_an_estimator():

@@ -1,0 +1,279 @@
+"""Planners of the catalog category ``encoding``: categories become numbers.
+
+``build_plan`` records the training categories of every raw column an encoding node reads
+(the serving schema lists them); a node that refuses unseen categories says so in its effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from gitexport.columns import Col, Frame
+from gitexport.document import Node
+from gitexport.planners import planner
+from gitexport.planners.base import (
+    Effect,
+    PlanContext,
+    fmt_cols,
+    new_column,
+    non_numeric,
+    resolve_columns,
+    transformer,
+)
+
+AUTO_RULE = "every non-numeric feature column"
+
+
+def _code_columns(node: Node, frame: Frame, ctx: PlanContext, cols, suffix: str) -> list[str]:
+    """Integer codes for ``cols``: in place, or as new ``<col><suffix>`` columns."""
+    added = []
+    for name in cols:
+        src = frame.get(name)
+        coded = replace(
+            src,
+            kind="integer",
+            raw=False,
+            train_missing=False,
+            null_from=frozenset(),
+            categories=None,
+        )
+        if suffix:
+            new = name + suffix
+            new_column(node, frame, ctx, new, replace(coded, name=new))
+            added.append(new)
+        else:
+            frame.replace_col(
+                name,
+                kind="integer",
+                raw=False,
+                train_missing=False,
+                null_from=frozenset(),
+                categories=None,
+            )
+    return added
+
+
+@planner("label_encoding")
+def label_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
+    explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
+    added = _code_columns(node, frame, ctx, cols, cfg["suffix"])
+    call = transformer(
+        "LabelEncoderColumns",
+        columns=explicit,
+        suffix=cfg["suffix"],
+        unknown_value=cfg["unknown_value"],
+    )
+    return Effect(
+        role="stateful",
+        call=call,
+        columns=explicit,
+        auto_rule=None if explicit else AUTO_RULE,
+        touches=cols,
+        adds=added,
+        training=f"learns the sorted training values of {fmt_cols(cols)} and codes them 0..k-1",
+        serving=f"codes with the learned values; unseen or missing → {cfg['unknown_value']}",
+    )
+
+
+@planner("ordinal_encoding")
+def ordinal_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
+    explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
+    orders = cfg["categories"] or {}
+    for name, order in orders.items():
+        if name not in cols and frame.get(name) is None:
+            ctx.error(
+                node,
+                f"categories given for column {name!r}, which does not exist at this node",
+                "config.categories",
+            )
+        col = frame.get(name)
+        if col is not None and col.raw and col.categories is not None:
+            missing = [v for v in col.categories if v not in {str(o) for o in order}]
+            if missing:
+                ctx.error(
+                    node,
+                    f"column {name!r} has training value(s) {fmt_cols(missing)} not in the given order",
+                    f"config.categories.{name}",
+                )
+    added = _code_columns(node, frame, ctx, cols, cfg["suffix"])
+    call = transformer(
+        "OrdinalEncoderColumns",
+        columns=explicit,
+        categories=orders or None,
+        suffix=cfg["suffix"],
+        unknown_value=cfg["unknown_value"],
+    )
+    return Effect(
+        role="stateful",
+        call=call,
+        columns=explicit,
+        auto_rule=None if explicit else AUTO_RULE,
+        touches=cols,
+        adds=added,
+        training=f"codes {fmt_cols(cols)} 0..k-1 in the given order (or sorted training values)",
+        serving=f"codes with the same order; unseen or missing → {cfg['unknown_value']}",
+    )
+
+
+def _one_hot_columns(
+    node: Node,
+    cfg: dict,
+    frame: Frame,
+    ctx: PlanContext,
+    *,
+    drop_first: bool,
+    max_categories: int | None,
+) -> tuple[list[str] | None, list[str], list[str]]:
+    """Replace each chosen column by its 0/1 columns; returns (explicit, chosen, added)."""
+    explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
+    added = []
+    for name in cols:
+        src = frame.get(name)
+        cats = list(src.categories) if src.categories is not None else None
+        if cats is None:
+            ctx.exact = False
+            names = [f"{name}_<category>"]
+        else:
+            if max_categories is not None and len(cats) > max_categories:
+                # keep the most frequent max_categories-1; frequencies are only known at fit time
+                ctx.exact = False
+                names = [f"{name}_<category>", f"{name}_infrequent"]
+            else:
+                names = [f"{name}_{c}" for c in (cats[1:] if drop_first else cats)]
+        for new in names:
+            if "<category>" in new:
+                continue
+            new_column(
+                node,
+                frame,
+                ctx,
+                new,
+                Col(new, "integer", src.origin, False, False, frozenset()),
+                removed=cols,
+            )
+        added += names
+    frame.remove(cols)
+    return explicit, cols, added
+
+
+@planner("one_hot_encoding")
+def one_hot_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
+    explicit, cols, added = _one_hot_columns(
+        node, cfg, frame, ctx, drop_first=cfg["drop_first"], max_categories=cfg["max_categories"]
+    )
+    call = transformer(
+        "OneHotEncoderColumns",
+        columns=explicit,
+        drop_first=cfg["drop_first"],
+        handle_unknown=cfg["handle_unknown"],
+        max_categories=cfg["max_categories"],
+    )
+    rejects = cfg["handle_unknown"] == "error"
+    return Effect(
+        role="stateful",
+        call=call,
+        columns=explicit,
+        auto_rule=None if explicit else AUTO_RULE,
+        touches=cols,
+        adds=added,
+        removes=cols,
+        training=f"learns the categories of {fmt_cols(cols)} and writes one 0/1 column each",
+        serving="rejects an unseen category; missing → all zeros"
+        if rejects
+        else "writes all zeros for an unseen or missing category",
+        rejects_unknown_categories=rejects,
+    )
+
+
+@planner("dummy_encoding")
+def dummy_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
+    explicit, cols, added = _one_hot_columns(
+        node, cfg, frame, ctx, drop_first=cfg["drop_first"], max_categories=None
+    )
+    call = transformer(
+        "OneHotEncoderColumns",
+        columns=explicit,
+        drop_first=cfg["drop_first"],
+        handle_unknown="ignore",
+    )
+    return Effect(
+        role="stateful",
+        call=call,
+        columns=explicit,
+        auto_rule=None if explicit else AUTO_RULE,
+        touches=cols,
+        adds=added,
+        removes=cols,
+        training=f"dummy-codes {fmt_cols(cols)}"
+        + (" (first category dropped)" if cfg["drop_first"] else ""),
+        serving="writes all zeros for an unseen or missing category",
+    )
+
+
+@planner("hash_encoding")
+def hash_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
+    explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
+    added = []
+    for name in cols:
+        src = frame.get(name)
+        for i in range(cfg["n_features"]):
+            new = f"{name}_hash_{i}"
+            new_column(
+                node,
+                frame,
+                ctx,
+                new,
+                Col(new, "float", src.origin, False, False, frozenset()),
+                removed=cols,
+            )
+            added.append(new)
+    frame.remove(cols)
+    return Effect(
+        role="stateless",
+        call=transformer("HashEncoderColumns", columns=explicit, n_features=cfg["n_features"]),
+        columns=explicit,
+        auto_rule=None if explicit else AUTO_RULE,
+        touches=cols,
+        adds=added,
+        removes=cols,
+        training=f"hashes {fmt_cols(cols)} into {cfg['n_features']} columns each",
+        serving="the same on every request (missing hashes the empty string)",
+    )
+
+
+@planner("target_encoding")
+def target_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
+    if ctx.classification and ctx.n_classes > 2:
+        ctx.error(
+            node,
+            f"target encoding needs a binary or continuous target; {ctx.target!r} has "
+            f"{ctx.n_classes} classes (multiclass target encoding is not supported)",
+        )
+    explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
+    for name in cols:
+        frame.replace_col(
+            name,
+            kind="float",
+            raw=False,
+            train_missing=False,
+            null_from=frozenset(),
+            categories=None,
+        )
+    call = transformer(
+        "TargetEncoderColumns",
+        columns=explicit,
+        smooth=cfg["smoothing"],
+        cv=cfg["cv"],
+        random_state=cfg["random_state"],
+        # The task decides, not the target's dtype (an int target with a gap reads as float).
+        target_type="binary" if ctx.classification else "continuous",
+    )
+    return Effect(
+        role="stateful",
+        call=call,
+        columns=explicit,
+        auto_rule=None if explicit else AUTO_RULE,
+        touches=cols,
+        training=f"replaces {fmt_cols(cols)} by cross-fitted target means",
+        serving="replaces each category by its learned target mean (unseen or missing → the overall mean)",
+    )
