@@ -221,3 +221,20 @@ def test_settings_can_be_built_directly_and_are_validated(tmp_path):
 
 def test_settings_path_is_a_path_type():
     assert isinstance(load_settings(env(GITEXPORT_STATE_DIR="~/gx")).state_dir, Path)
+
+
+def test_docs_table_lists_every_setting_with_its_default():
+    from gitexport.service.config import SETTINGS
+
+    doc = (Path(__file__).parents[2] / "docs" / "service-config.md").read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): line for line in doc.splitlines() if line.startswith("| `")
+    }
+    for s in SETTINGS:
+        row = rows[s.env]
+        assert f"`{s.field}`" in row
+        default = Settings.model_fields[s.field].default
+        if isinstance(default, int):
+            assert f"`{default}`" in row, s.env
+        if s.has_file:
+            assert f"`{s.field}_file`" in rows[f"{s.env}_FILE"]
