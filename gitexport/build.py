@@ -29,7 +29,7 @@ from gitexport.load import PlannedBundle
 from gitexport.plan_model import ExportPlan
 from gitexport.progress import BUILD_PHASES, Reporter
 from gitexport.render import Assets, RenderOptions, render_project, template_digest
-from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_rows
+from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_bytes, sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ def build_project(
     t0 = time.perf_counter()
     sample = sample_rows(plan, planned.frame) if options.data != "none" else None
     assets = Assets(
-        sample_csv=csv_bytes(sample) if sample is not None else None,
+        sample_csv=sample_bytes(plan, sample) if sample is not None else None,
         full_data=planned.data_path.read_bytes() if options.data == "full" else None,
     )
     files = render_project(plan, options, assets)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -183,48 +184,165 @@ def _loc(loc: tuple) -> str:
     return out
 
 
+def _where(loc: tuple, raw: dict) -> str:
+    """Where ``loc`` is, naming the node (id and label) for anything inside a graph node."""
+    where = _loc(loc)
+    if len(loc) >= 3 and loc[0] == "graph" and loc[1] == "nodes" and isinstance(loc[2], int):
+        try:
+            node = raw["graph"]["nodes"][loc[2]]
+            node_id = node.get("id", f"#{loc[2]}")
+            label = (node.get("data") or {}).get("label")
+            if not isinstance(label, str):
+                label = None
+            elif len(label) > MAX_NAME_CHARS:
+                label = _truncate(label, MAX_NAME_CHARS)
+            rest = loc[3:]
+            if rest[:2] == ("data", "config"):  # as the config checks name it: config.<key>
+                rest = rest[1:]
+            where = node_where(str(node_id), label, _loc(rest) or None)
+        except (KeyError, TypeError, IndexError, AttributeError):
+            pass
+    return where
+
+
 def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
     problems = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        where = _loc(loc)
-        # Name the node a graph problem sits in, not only its index.
-        if len(loc) >= 3 and loc[0] == "graph" and loc[1] == "nodes" and isinstance(loc[2], int):
-            try:
-                node = raw["graph"]["nodes"][loc[2]]
-                node_id = node.get("id", f"#{loc[2]}")
-                label = (node.get("data") or {}).get("label")
-                where = node_where(str(node_id), label, _loc(loc[3:]) or None)
-            except (KeyError, TypeError, IndexError, AttributeError):
-                pass
         message = e["msg"]
         if e["type"] == "literal_error" and loc == ("format",):
             message = f"must be {FORMAT!r}, got {e.get('input')!r}"
         elif e["type"] == "missing":
             message = "required field is missing"
-        problems.append(Problem(where, message))
+        problems.append(Problem(_where(loc, raw), message))
     return problems
+
+
+# --- limits: a document past these is refused before any expensive work ----------------
+# A real canvas holds a few hundred nodes and a few kilobytes of text; these are far above
+# that and keep loading and planning within seconds (bench/plan_scale.py).
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+MAX_NODES = 100_000
+MAX_EDGES = 200_000
+MAX_DEPTH = 64  # nesting of JSON objects and arrays
+MAX_INT = 2**63 - 1  # what numpy and scikit-learn can hold
+# Free text is truncated (with a note and a warning), not refused: it is prose, not data.
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_NAME_CHARS = 200  # pipeline name and owner, data source names, node labels
+
+
+class _Pairs(dict):
+    """A JSON object that remembers the keys it had more than once."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> dict:
+    obj = _Pairs(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.duplicates = tuple(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
 
 
 def read_document_json(path: Path) -> tuple[Path, dict]:
     """Find and parse the document: ``path`` is a bundle folder or its ``pipeline.json``."""
     path = Path(path)
-    doc_path = path / "pipeline.json" if path.is_dir() else path
-    if not doc_path.exists():
+    try:
+        doc_path = path / "pipeline.json" if path.is_dir() else path
+        exists = doc_path.is_file()
+        size = doc_path.stat().st_size if exists else 0
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, no permission
+        raise DocumentError(f"{path}: cannot be read ({_os_reason(exc)})") from None
+    if not exists:
         raise DocumentError(f"{doc_path}: no such file (a bundle is a folder with pipeline.json)")
+    if size > MAX_DOCUMENT_BYTES:
+        raise DocumentError(
+            f"{doc_path.name}: {size:,} bytes; a document may have at most "
+            f"{MAX_DOCUMENT_BYTES:,} (MAX_DOCUMENT_BYTES)"
+        )
     try:
         text = doc_path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DocumentError(f"{doc_path}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise DocumentError(f"{doc_path}: cannot be read ({_os_reason(exc)})") from None
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, object_pairs_hook=_object_pairs)
     except json.JSONDecodeError as exc:
         raise DocumentError(
             f"{doc_path.name}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise DocumentError(
+            f"{doc_path.name}: JSON nested more than {MAX_DEPTH} levels deep (MAX_DEPTH)"
+        ) from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise DocumentError(f"{doc_path.name}: a number cannot be read ({exc})") from None
     if not isinstance(raw, dict):
         raise DocumentError(f"{doc_path.name}: the document must be a JSON object")
+    problems = _check_json_values(raw)
+    if problems:
+        raise DocumentError(problems)
     return doc_path.parent, raw
+
+
+def _os_reason(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _check_json_values(raw: dict) -> list[Problem]:
+    """What JSON allows but a document must not hold: duplicate keys (parsers disagree on
+    which one wins), nesting deeper than MAX_DEPTH, NaN/Infinity (or a number so large it
+    overflows to it), integers numpy cannot hold; and more nodes or edges than the limits."""
+    graph = raw.get("graph")
+    if isinstance(graph, dict):
+        limits = [("nodes", MAX_NODES, "MAX_NODES"), ("edges", MAX_EDGES, "MAX_EDGES")]
+        too_many = [
+            Problem(f"graph.{key}", f"{len(items):,} {key}; at most {limit:,} are allowed ({name})")
+            for key, limit, name in limits
+            if isinstance(items := graph.get(key), list) and len(items) > limit
+        ]
+        if too_many:  # refused before walking them
+            return too_many
+    problems: list[Problem] = []
+    stack: list[tuple[Any, tuple]] = [(raw, ())]
+    while stack:
+        value, loc = stack.pop()
+        if len(loc) >= MAX_DEPTH:
+            problems.append(
+                Problem(_where(loc, raw), f"nested more than {MAX_DEPTH} levels deep (MAX_DEPTH)")
+            )
+            continue
+        if isinstance(value, dict):
+            for key in getattr(value, "duplicates", ()):
+                problems.append(
+                    Problem(
+                        _where(loc, raw) or "the document",
+                        f"key {key!r} appears more than once (which one is meant?)",
+                    )
+                )
+            items = value.items()
+        else:
+            items = enumerate(value)
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                stack.append((item, (*loc, key)))
+            elif isinstance(item, float) and not math.isfinite(item):
+                problems.append(
+                    Problem(
+                        _where((*loc, key), raw),
+                        f"{item!r} is not a finite number (NaN, Infinity, or a number too large)",
+                    )
+                )
+            elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT:
+                problems.append(
+                    Problem(
+                        _where((*loc, key), raw),
+                        f"integer with {len(str(abs(item)))} digits is too large (at most {MAX_INT})",
+                    )
+                )
+    return sorted(problems, key=lambda p: p.where)
 
 
 def load_bundle(path: Path | str, catalog: Catalog | None = None) -> Bundle:
@@ -237,7 +355,7 @@ def load_bundle(path: Path | str, catalog: Catalog | None = None) -> Bundle:
         if key not in TOP_LEVEL_KEYS
     ]
     try:
-        document = Document.model_validate(raw)
+        document = Document.model_validate(_cap_free_text(raw, warnings))
     except ValidationError as err:
         raise DocumentError(_pydantic_problems(err, raw)) from None
     problems: list[Problem] = []
@@ -249,6 +367,63 @@ def load_bundle(path: Path | str, catalog: Catalog | None = None) -> Bundle:
     if problems:
         raise DocumentError(problems)
     return Bundle(root=root, document=document, raw=raw, warnings=warnings)
+
+
+def _truncate(text: str, cap: int) -> str:
+    return f"{text[:cap]}… [truncated from {len(text):,} characters]"
+
+
+def _cap_free_text(raw: dict, warnings: list[str]) -> dict:
+    """The document with over-long prose truncated, each cut named in a warning.
+
+    Prose is copied into README.md, MODEL_CARD.md, plan.json and commit messages; a 50 MB
+    description would make each of them 50 MB (GitHub refuses files over 100 MB). Only the
+    validated model sees the cut text: ``raw`` (and so the graph digest) stays the canvas's.
+    """
+    out = dict(raw)
+    pipeline = raw.get("pipeline")
+    if isinstance(pipeline, dict):
+        pipeline = out["pipeline"] = dict(pipeline)
+        for key, cap, name in (
+            ("name", MAX_NAME_CHARS, "MAX_NAME_CHARS"),
+            ("owner", MAX_NAME_CHARS, "MAX_NAME_CHARS"),
+            ("description", MAX_DESCRIPTION_CHARS, "MAX_DESCRIPTION_CHARS"),
+        ):
+            value = pipeline.get(key)
+            if isinstance(value, str) and len(value) > cap:
+                pipeline[key] = _truncate(value, cap)
+                warnings.append(
+                    f"pipeline.{key} has {len(value):,} characters; truncated to {cap:,} ({name})"
+                )
+    sources = raw.get("data_sources")
+    if isinstance(sources, list):
+        out["data_sources"] = sources = list(sources)
+        for i, source in enumerate(sources):
+            name = source.get("name") if isinstance(source, dict) else None
+            if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+                sources[i] = {**source, "name": _truncate(name, MAX_NAME_CHARS)}
+                warnings.append(
+                    f"data_sources[{i}].name has {len(name):,} characters; truncated to "
+                    f"{MAX_NAME_CHARS:,} (MAX_NAME_CHARS)"
+                )
+    graph = raw.get("graph")
+    nodes = graph.get("nodes") if isinstance(graph, dict) else None
+    if isinstance(nodes, list):
+        cut: list[str] = []
+        nodes = list(nodes)
+        for i, node in enumerate(nodes):
+            data = node.get("data") if isinstance(node, dict) else None
+            label = data.get("label") if isinstance(data, dict) else None
+            if isinstance(label, str) and len(label) > MAX_NAME_CHARS:
+                nodes[i] = {**node, "data": {**data, "label": _truncate(label, MAX_NAME_CHARS)}}
+                cut.append(str(node.get("id")))
+        if cut:
+            out["graph"] = {**graph, "nodes": nodes}
+            warnings.append(
+                f"{len(cut)} node label(s) longer than {MAX_NAME_CHARS:,} characters truncated "
+                f"(MAX_NAME_CHARS; first: node {cut[0]!r})"
+            )
+    return out
 
 
 def _check_catalog_version(document: Document, catalog: Catalog, problems: list[Problem]):
@@ -361,8 +536,8 @@ def _check_file(root: Path, rel: str | None, where: str, problems: list[Problem]
         problems.append(Problem(where, "required field is missing"))
     elif not _safe_relative(rel):
         problems.append(Problem(where, f"{rel!r} must be a relative path inside the bundle"))
-    elif not (root / rel).is_file():
-        problems.append(Problem(where, f"data file {rel!r} not found in the bundle"))
+    elif (reason := _unreadable(root / rel)) is not None:
+        problems.append(Problem(where, f"data file {rel!r} {reason}"))
     elif not (root / rel).resolve().is_relative_to(root.resolve()):
         # a symlink inside the bundle pointing elsewhere would copy that file into the project
         problems.append(
@@ -372,6 +547,15 @@ def _check_file(root: Path, rel: str | None, where: str, problems: list[Problem]
                 "(it is a link to a file outside)",
             )
         )
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` is not a file to read, or None; never raises (a name too long for the
+    file system, a NUL byte or a permission error are the user's to fix, not a crash)."""
+    try:
+        return None if path.is_file() else "not found in the bundle"
+    except (OSError, ValueError) as exc:
+        return f"cannot be read ({_os_reason(exc)})"
 
 
 def _check_sources(document: Document, root: Path, problems: list[Problem]) -> None:

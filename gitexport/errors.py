@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from gitexport.terminal import for_terminal
+
 ERROR_CODES = (
     "invalid_document",
     "parity",
@@ -53,7 +55,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}" if self.where else self.message
+        # human text: a name's newline or U+202E must not forge or reorder a line;
+        # to_dict() keeps the exact text for JSON
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        return for_terminal(text)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,7 +149,12 @@ def node_where(node_id: str, label: str | None = None, field: str | None = None)
 
 
 def _needs_quotes(text: str) -> bool:
-    return any(ch in text for ch in "\n\r\t()'\"") or text != text.strip()
+    # quoted as a Python literal: control and bidi characters come out escaped
+    return (
+        any(ch in text for ch in "\n\r\t()'\"")
+        or text != text.strip()
+        or for_terminal(text) != text
+    )
 
 
 class BudgetExceeded(UserError):

@@ -1,4 +1,14 @@
-"""The data a project ships: the sample rows and the golden rows, as the source wrote them."""
+"""The data a project ships: the sample rows and the golden rows, as the source wrote them.
+
+The sample is read back by the generated ``src/data/data_loader.py`` with the source's own
+read options (``plan.source.read_options``: the canvas's ``delimiter`` and ``encoding``), so
+it is written with the same ones: a ``;`` source ships a ``;`` sample, a latin-1 source a
+latin-1 one. Writing it as plain UTF-8 CSV split no column and turned ``Dréam`` into
+``DrÃ©am`` while the project's tests still passed. A Parquet source's sample is a CSV read
+with pandas' defaults (the loader picks the reader by the file's suffix; ``read_options`` is
+empty). :func:`sample_bytes` reads what it wrote back the loader's way and refuses to ship a
+sample that does not load to the same rows.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +16,24 @@ import io
 
 import pandas as pd
 
+from gitexport.errors import DocumentError, Problem
 from gitexport.plan_model import ExportPlan
 
 SAMPLE_ROWS = 300
 GOLDEN_ROWS = 50
+
+# pandas.read_csv keyword -> DataFrame.to_csv keyword, for the options a writer mirrors.
+# An option outside this table is still checked by the read-back in sample_bytes.
+_WRITER_KEYWORD = {
+    "sep": "sep",
+    "delimiter": "sep",
+    "decimal": "decimal",
+    "quotechar": "quotechar",
+    "quoting": "quoting",
+    "escapechar": "escapechar",
+    "doublequote": "doublequote",
+    "lineterminator": "lineterminator",
+}
 
 
 def sample_rows(plan: ExportPlan, frame: pd.DataFrame) -> pd.DataFrame:
@@ -29,7 +53,45 @@ def sample_rows(plan: ExportPlan, frame: pd.DataFrame) -> pd.DataFrame:
     return rows.loc[sorted(picked)]
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
+def csv_bytes(frame: pd.DataFrame, read_options: dict | None = None) -> bytes:
+    """``frame`` as CSV that ``pandas.read_csv(..., **read_options)`` reads back.
+
+    Without options: UTF-8, comma-separated, ``\\n`` line ends (gitexport's own files such as
+    the golden predictions).
+    """
+    options = dict(read_options or {})
+    encoding = options.pop("encoding", None) or "utf-8"
+    writer = {"lineterminator": "\n"}
+    writer.update({_WRITER_KEYWORD[k]: v for k, v in options.items() if k in _WRITER_KEYWORD})
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue().encode("utf-8")
+    frame.to_csv(buffer, index=False, **writer)
+    return buffer.getvalue().encode(encoding)
+
+
+def sample_bytes(plan: ExportPlan, sample: pd.DataFrame) -> bytes:
+    """The shipped sample file: ``sample`` written with the source's read options, checked
+    to read back (the generated loader's way) as the rows plain CSV gives."""
+    options = dict(plan.source.read_options) if plan.source.file_format == "csv" else {}
+    where = f"data source {plan.source.id!r}, options"
+    try:
+        data = csv_bytes(sample, options)
+    except (UnicodeError, LookupError, ValueError, TypeError) as exc:
+        raise DocumentError(
+            Problem(where, f"the sample data cannot be written with {options}: {exc}")
+        ) from None
+    if options:
+        # Plain CSV is what gitexport always shipped; these options must not change the rows.
+        expected = pd.read_csv(io.BytesIO(csv_bytes(sample)))
+        try:
+            shipped = pd.read_csv(io.BytesIO(data), **options)
+            pd.testing.assert_frame_equal(shipped, expected)
+        except (AssertionError, ValueError, UnicodeError, pd.errors.ParserError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DocumentError(
+                Problem(
+                    where,
+                    f"the sample written with {options} does not read back as the same rows "
+                    f"({first}); export with --data none or change the options",
+                )
+            ) from None
+    return data

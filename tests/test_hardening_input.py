@@ -1,0 +1,191 @@
+"""Hostile and careless input (issue 12): every bad input a named DocumentError (exit 2)
+before any expensive work; limits that keep loading and planning cheap; free text capped;
+names escaped for the terminal; the shipped sample read back as the source's own options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gitexport import document as document_module
+from gitexport.document import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS,
+    load_bundle,
+    read_document_json,
+)
+from gitexport.errors import DocumentError, Problem, node_where
+from gitexport.load import plan_bundle
+from gitexport.terminal import for_terminal
+from helpers import base_frame, base_pipeline, find_node, node, write_bundle
+
+
+def problems_of(bundle, loader=load_bundle) -> list[str]:
+    with pytest.raises(DocumentError) as info:
+        loader(bundle)
+    assert info.value.exit_code == 2
+    return [str(p) for p in info.value.problems]
+
+
+def write_text(tmp_path, text: str):
+    (tmp_path / "pipeline.json").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+# --- JSON that parses but must not be trusted ----------------------------------------------
+
+
+def test_duplicate_keys_are_refused_naming_key_and_place(tmp_path):
+    text = json.dumps(base_pipeline(), indent=1)
+    # a second "C" inside the model node's hyperparameters, a second "format" at the top
+    text = text.replace('"C": 1.0,', '"C": 1.0, "C": 100.0,', 1)
+    text = text.replace('"format": ', '"format": "canvas-pipeline/1", "format": ', 1)
+    write_bundle(tmp_path, base_pipeline(), base_frame())
+    problems = problems_of(write_text(tmp_path, text))
+    assert any("node 'n7' (Model), config.hyperparameters" in p and "'C'" in p for p in problems)
+    assert any(p.startswith("the document: key 'format' appears more than once") for p in problems)
+
+
+def test_nesting_deeper_than_the_limit_is_refused(tmp_path):
+    doc = base_pipeline()
+    deep: list = []
+    for _ in range(100):
+        deep = [deep]
+    doc["extra"] = deep
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()))
+    assert any("nested more than 64 levels deep" in p for p in problems)
+
+
+def test_nesting_past_pythons_recursion_limit_is_a_document_error(tmp_path):
+    text = json.dumps(base_pipeline())[:-1] + ', "extra": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(DocumentError, match="nested more than 64 levels"):
+        read_document_json(write_text(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "literal, says",
+    [
+        ("NaN", "nan is not a finite number"),
+        ("Infinity", "inf is not a finite number"),
+        ("-Infinity", "-inf is not a finite number"),
+        ("1e400", "inf is not a finite number"),
+        ("1" + "0" * 400, "integer with 401 digits is too large"),
+        ("1" + "0" * 5000, "a number cannot be read"),
+    ],
+)
+def test_non_finite_and_huge_numbers_are_refused_where_they_are(tmp_path, literal, says):
+    text = json.dumps(base_pipeline()).replace('"C": 1.0', f'"C": {literal}', 1)
+    write_bundle(tmp_path, base_pipeline(), base_frame())
+    problems = problems_of(write_text(tmp_path, text))
+    assert any(says in p for p in problems), problems
+    if "cannot be read" not in says:
+        assert any(p.startswith("node 'n7' (Model), config.hyperparameters.C: ") for p in problems)
+
+
+@pytest.mark.parametrize(
+    "bad", ["x" * 5000 + ".csv", "data/" + "d" * 300 + "/data.csv", "a\0b.csv"]
+)
+def test_data_path_the_file_system_cannot_take_is_a_document_error(tmp_path, bad):
+    doc = base_pipeline()
+    doc["data_sources"][0]["path"] = bad
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()))
+    assert any(p.startswith("data_sources[0] (ds_1).path: data file ") for p in problems), problems
+
+
+def test_bundle_path_the_file_system_cannot_take_is_a_document_error(tmp_path):
+    with pytest.raises(DocumentError, match="cannot be read"):
+        load_bundle(tmp_path / ("b" * 5000))
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+def test_more_nodes_than_the_limit_are_refused_before_validation(tmp_path, monkeypatch):
+    monkeypatch.setattr(document_module, "MAX_NODES", 50)
+    doc = base_pipeline()
+    doc["graph"]["nodes"] += [node(f"x{i}", "standard_scaler", columns=[]) for i in range(60)]
+    doc["graph"]["nodes"][-1]["data"]["config"] = {"not_a_param": float("nan")}
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()))
+    assert problems == ["graph.nodes: 68 nodes; at most 50 are allowed (MAX_NODES)"]
+
+
+def test_document_bigger_than_the_limit_is_refused_before_parsing(tmp_path, monkeypatch):
+    monkeypatch.setattr(document_module, "MAX_DOCUMENT_BYTES", 1000)
+    bundle = write_bundle(tmp_path, base_pipeline(), base_frame())
+    with pytest.raises(DocumentError, match=r"at most 1,000 \(MAX_DOCUMENT_BYTES\)"):
+        load_bundle(bundle)
+
+
+def test_node_lookup_is_by_id_and_first_wins():
+    doc = document_module.Document.model_validate(base_pipeline())
+    assert doc.node("n7").type == "train_model"
+    assert doc.source("ds_1").path == "data/data.csv"
+    with pytest.raises(KeyError):
+        doc.node("nope")
+
+
+# --- free text caps --------------------------------------------------------------------------
+
+
+def test_long_free_text_is_truncated_with_a_note_and_a_warning(tmp_path):
+    doc = base_pipeline()
+    doc["pipeline"]["description"] = "word " * 1_000_000
+    doc["pipeline"]["name"] = "N" * 10_000
+    doc["data_sources"][0]["name"] = "S" * 10_000
+    find_node(doc, "n3")["data"]["label"] = "L" * 10_000
+    find_node(doc, "n4")["data"]["label"] = "M" * 10_000
+    planned = plan_bundle(write_bundle(tmp_path, doc, base_frame()))
+    pipeline = planned.bundle.document.pipeline
+    assert pipeline.description.startswith("word " * (MAX_DESCRIPTION_CHARS // 5))
+    assert pipeline.description.endswith("… [truncated from 5,000,000 characters]")
+    assert len(pipeline.description) < MAX_DESCRIPTION_CHARS + 50
+    assert len(pipeline.name) < MAX_NAME_CHARS + 50
+    assert len(planned.plan.to_json()) < 100_000
+    warnings = planned.plan.warnings
+    assert "pipeline.description has 5,000,000 characters; truncated to 10,000 " in " ".join(
+        warnings
+    )
+    assert any(w.startswith("pipeline.name has 10,000 characters") for w in warnings)
+    assert any(w.startswith("data_sources[0].name has 10,000 characters") for w in warnings)
+    assert any(w.startswith("2 node label(s) longer than 200") for w in warnings)
+    # the canvas's own document (and so its digest) is untouched
+    assert planned.bundle.raw["pipeline"]["description"] == "word " * 1_000_000
+
+
+def test_text_within_the_caps_is_untouched(tmp_path):
+    doc = base_pipeline()
+    doc["pipeline"]["description"] = "d" * MAX_DESCRIPTION_CHARS
+    find_node(doc, "n3")["data"]["label"] = "L" * MAX_NAME_CHARS
+    bundle = load_bundle(write_bundle(tmp_path, doc, base_frame()))
+    assert bundle.document.pipeline.description == "d" * MAX_DESCRIPTION_CHARS
+    assert bundle.document.node("n3").data.label == "L" * MAX_NAME_CHARS
+    assert bundle.warnings == []
+
+
+# --- names on the terminal -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("a\nerror: forged", "a\\nerror: forged"),
+        ("evil\u202etxt.exe", "evil\\u202etxt.exe"),
+        ("\x1b[2Jcleared\r", "\\x1b[2Jcleared\\r"),
+        ("zero\u200bwidth\u2028line", "zero\\u200bwidth\\u2028line"),
+        ("Dréam 中文 ✓", "Dréam 中文 ✓"),
+    ],
+)
+def test_for_terminal_escapes_control_and_bidi_only(raw, shown):
+    assert for_terminal(raw) == shown
+
+
+def test_problems_print_escaped_but_keep_exact_text_for_json():
+    where = node_where("n\n1", "Label\u202eevil")
+    problem = Problem(where, "bad value\x1b[31m")
+    assert "\n" not in str(problem) and "\u202e" not in str(problem) and "\x1b" not in str(problem)
+    assert str(problem) == "node 'n\\n1' ('Label\\u202eevil'): bad value\\x1b[31m"
+    assert problem.to_dict() == {"where": where, "message": "bad value\x1b[31m"}
+    error = DocumentError([problem, Problem("x", "y")])
+    assert str(error).splitlines() == [str(problem), "x: y"]
+    assert error.to_dict()["problems"][0]["message"] == "bad value\x1b[31m"
