@@ -34,10 +34,10 @@ def planner(*node_types: str) -> Callable[[StepPlanner], StepPlanner]:
     """Register the decorated function as the planner of ``node_types``."""
 
     def register(fn: StepPlanner) -> StepPlanner:
-        for node_type in node_types:
-            if node_type in _REGISTRY:
-                raise GitexportError(f"two planners registered for node type {node_type!r}")
-            _REGISTRY[node_type] = fn
+        taken = [t for t in node_types if t in _REGISTRY]
+        if taken:
+            raise GitexportError(f"two planners registered for node type(s) {taken!r}")
+        _REGISTRY.update(dict.fromkeys(node_types, fn))
         return fn
 
     return register

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
-from gitexport.columns import Col
+from gitexport.columns import Col, Frame
+from gitexport.document import Node
 from gitexport.planners import planner
 from gitexport.planners.base import (
     Effect,
+    PlanContext,
     fmt_cols,
     new_column,
     no_column,
@@ -18,7 +20,7 @@ from gitexport.planners.base import (
 
 
 @planner("text_normalization")
-def text_normalization(node, cfg, frame, ctx) -> Effect:
+def text_normalization(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
     explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
     for name in cols:
         frame.replace_col(name, kind="string", raw=False, categories=None)
@@ -46,7 +48,7 @@ def text_normalization(node, cfg, frame, ctx) -> Effect:
 
 
 @planner("date_standardization")
-def date_standardization(node, cfg, frame, ctx) -> Effect:
+def date_standardization(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
     explicit, cols = resolve_columns(node, cfg, frame, ctx, no_column)
     added = []
     for name in cols:
@@ -85,7 +87,7 @@ def date_standardization(node, cfg, frame, ctx) -> Effect:
 
 
 @planner("regex_cleanup")
-def regex_cleanup(node, cfg, frame, ctx) -> Effect:
+def regex_cleanup(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
     try:
         re.compile(cfg["pattern"], 0 if cfg["case_sensitive"] else re.IGNORECASE)
     except re.error as exc:
