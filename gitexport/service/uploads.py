@@ -349,7 +349,7 @@ def _check_zip_directory_size(f: BinaryIO, limits: UploadLimits) -> None:
         dir_size = int.from_bytes(record[40:48], "little")
     # 46 bytes of fixed header + the longest name allowed + room for the usual extra fields.
     if entries > limits.max_entries or dir_size > (limits.max_entries + 1) * (
-        46 + MAX_NAME_CHARS * 4 + 256
+        46 + MAX_NAME_CHARS + 256
     ):
         raise UploadTooLarge(f"the archive has more than {limits.max_entries} entries")
 
