@@ -4,8 +4,11 @@ names escaped for the terminal; the shipped sample read back as the source's own
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 
+import pandas as pd
 import pytest
 
 from gitexport import document as document_module
@@ -17,6 +20,8 @@ from gitexport.document import (
 )
 from gitexport.errors import DocumentError, Problem, node_where
 from gitexport.load import plan_bundle
+from gitexport.render import Assets, RenderOptions, render_project
+from gitexport.sample import SAMPLE_ROWS, sample_bytes, sample_rows
 from gitexport.terminal import for_terminal
 from helpers import base_frame, base_pipeline, find_node, node, write_bundle
 
@@ -189,3 +194,80 @@ def test_problems_print_escaped_but_keep_exact_text_for_json():
     error = DocumentError([problem, Problem("x", "y")])
     assert str(error).splitlines() == [str(problem), "x: y"]
     assert error.to_dict()["problems"][0]["message"] == "bad value\x1b[31m"
+
+
+# --- source options round-trip through the shipped sample (item 1) ----------------------------
+
+
+def hostile_frame(n: int = 400) -> pd.DataFrame:
+    """Text that each delimiter, quote and encoding could break, on more rows than the sample."""
+    frame = base_frame(n)
+    frame["note"] = [
+        ("Dréam; a, b", 'say "hi"', "tab\there", "Ünïcødé", "plain", "£ 5,50")[i % 6]
+        for i in range(n)
+    ]
+    return frame
+
+
+def load_with_generated_loader(project, monkeypatch) -> pd.DataFrame:
+    """The sample as the project itself loads it: its own ``src.data.data_loader``."""
+    monkeypatch.syspath_prepend(str(project))
+    try:
+        loader = importlib.import_module("src.data.data_loader")
+        return loader.load_data(loader.SAMPLE_DATA_PATH)
+    finally:
+        for name in [m for m in sys.modules if m == "src" or m.startswith("src.")]:
+            del sys.modules[name]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"delimiter": ";"},
+        {"encoding": "latin-1"},
+        {"delimiter": ";", "encoding": "cp1252"},
+        {"delimiter": "\t", "encoding": "utf-16"},
+        {"delimiter": "|", "encoding": "utf-8-sig"},
+        {},
+    ],
+    ids=lambda o: ",".join(f"{k}={v!r}" for k, v in o.items()) or "defaults",
+)
+def test_sample_reads_back_with_the_generated_loader_as_the_source_rows(
+    tmp_path, monkeypatch, options
+):
+    doc = base_pipeline()
+    doc["data_sources"][0]["options"] = options
+    bundle = write_bundle(tmp_path / "bundle", doc)
+    (bundle / "data").mkdir()
+    hostile_frame().to_csv(
+        bundle / "data" / "data.csv",
+        index=False,
+        sep=options.get("delimiter", ","),
+        encoding=options.get("encoding", "utf-8"),
+    )
+    planned = plan_bundle(bundle)
+    sample = sample_rows(planned.plan, planned.frame)
+    assert len(sample) == SAMPLE_ROWS
+    files = render_project(
+        planned.plan, RenderOptions(), Assets(sample_csv=sample_bytes(planned.plan, sample))
+    )
+    project = tmp_path / "project"
+    for rel, content in files.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_bytes(content)
+    shipped = load_with_generated_loader(project, monkeypatch)
+    pd.testing.assert_frame_equal(shipped, sample.reset_index(drop=True))
+    assert "Dréam; a, b" in set(shipped["note"])
+
+
+def test_a_sample_the_options_cannot_carry_is_refused_not_shipped(tmp_path):
+    # a regular-expression delimiter reads, but no CSV writer writes it
+    doc = base_pipeline()
+    doc["data_sources"][0]["options"] = {"delimiter": r"\s*;\s*"}
+    bundle = write_bundle(tmp_path, doc)
+    (bundle / "data").mkdir()
+    base_frame().to_csv(bundle / "data" / "data.csv", index=False, sep=";")
+    planned = plan_bundle(bundle)
+    sample = sample_rows(planned.plan, planned.frame)
+    with pytest.raises(DocumentError, match="data source 'ds_1', options: the sample"):
+        sample_bytes(planned.plan, sample)
