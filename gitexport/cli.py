@@ -19,7 +19,7 @@ from gitexport import __version__
 from gitexport.console import human, print_json
 from gitexport.errors import DocumentError, GitexportError, error_dict
 
-COMMANDS = ("plan", "export", "diff", "log", "push")
+COMMANDS = ("plan", "export", "diff", "log", "push", "serve", "worker", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ import base64
 import fcntl
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -382,6 +382,7 @@ class JobStore:
         result: dict | None = None,
         error: dict | None = None,
         archive: bytes | None = None,
+        worker: str | None = None,
     ) -> bool:
         """The terminal transition, once: state, result/error, the token and bundle erased,
         then the ``state`` event and the closing ``result``/``error`` event."""
@@ -398,13 +399,15 @@ class JobStore:
             )
             if state == "succeeded":
                 values.update(progress=1.0, phase="done")
-            done = conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.state.notin_(TERMINAL))
-                .values(**values)
-            ).rowcount
+            query = jobs.update().where(jobs.c.id == job_id, jobs.c.state.notin_(TERMINAL))
+            if worker is not None:
+                # Only the worker that holds the job answers for it (not one it was taken from).
+                query = query.where(jobs.c.worker == worker)
+            done = conn.execute(query.values(**values)).rowcount
             if not done:
                 return False
+            if state == "succeeded":
+                _append(conn, job_id, "phase", {"phase": "done", "progress": 1.0})
             _append(conn, job_id, "state", {"state": state})
             if result is not None:
                 _append(conn, job_id, "result", result)
@@ -536,19 +539,23 @@ class JobStore:
                 conn.execute(jobs.delete().where(jobs.c.id.in_(ids)))
         return ids
 
-    def rotate_tokens(self, rotate: Callable[[bytes], bytes]) -> int:
-        """Re-encrypt every stored token with *rotate* (the vault's newest key)."""
-        count = 0
-        with self.engine.begin() as conn:
+    def tokens(self) -> list[tuple[str, str]]:
+        """(job id, ciphertext) of every stored token (waiting or running jobs)."""
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(jobs.c.id, jobs.c.token).where(jobs.c.token.is_not(None))
             ).all()
-            for row in rows:
+        return [(r.id, r.token.decode("ascii")) for r in rows]
+
+    def replace_tokens(self, updates: list[tuple[str, str]]) -> None:
+        """Write re-encrypted tokens back, in one transaction; an erased one stays erased."""
+        with self.engine.begin() as conn:
+            for job_id, ciphertext in updates:
                 conn.execute(
-                    jobs.update().where(jobs.c.id == row.id).values(token=rotate(row.token))
+                    jobs.update()
+                    .where(jobs.c.id == job_id, jobs.c.token.is_not(None))
+                    .values(token=ciphertext.encode("ascii"))
                 )
-                count += 1
-        return count
 
 
 def _append(conn: sa.Connection, job_id: str, type_: str, data: dict) -> int:
