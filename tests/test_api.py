@@ -174,15 +174,16 @@ def _repo_state(repo: Path) -> dict:
 @pytest.mark.slow
 def test_export_reports_every_phase_in_order_and_results_round_trip(tmp_path):
     rec = Recorder()
-    result = api.export(penguins_variant(tmp_path, 3, 0.5), tmp_path / "repo", progress=rec)
+    result = api.export(api.example("penguins"), tmp_path / "repo", progress=rec)
     assert rec.phases == list(EXPORT_PHASES)
     rec.assert_monotonic()
     assert rec.calls[-1][1] == 1.0
     assert result.status == "created" and result.parity["ok"]
+    assert result.parity["reproduced"] == result.parity["rows"] > 0
     assert api.ExportResult.model_validate(json.loads(json.dumps(result.to_dict()))) == result
 
     # Unchanged pipeline: the preview says so without training, and the export agrees.
-    preview = api.preview(penguins_variant(tmp_path, 3, 0.5), repo_dir=tmp_path / "repo")
+    preview = api.preview(api.example("penguins"), repo_dir=tmp_path / "repo")
     assert preview.up_to_date and {f.change for f in preview.files} == {"unchanged"}
     # A changed hyperparameter: the config changes, the summary names it.
     changed = api.preview(penguins_variant(tmp_path, 4, 0.25), repo_dir=tmp_path / "repo")
@@ -194,18 +195,20 @@ def test_export_reports_every_phase_in_order_and_results_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_cancelling_an_export_at_each_phase_leaves_the_repo_as_it_was(tmp_path):
+    """A cancel asked for during a phase stops the export before its next step."""
     repo = tmp_path / "repo"
     api.export(penguins_variant(tmp_path, 3, 0.5), repo)
     v4 = penguins_variant(tmp_path, 4, 0.25)
     before = _repo_state(repo)
-    for phase in EXPORT_PHASES:
+    for phase in EXPORT_PHASES[:-1]:
         rec = Recorder(cancel_at=phase)
         with pytest.raises(Cancelled):
             api.export(v4, repo, progress=rec, cancel=rec.cancel)
         assert rec.phases[-1] == phase
-        assert _repo_state(repo) == before, f"cancelled at {phase}"
-    # A rerun converges: the export lands once, and again is up to date.
-    assert api.export(v4, repo).status == "merged"
+        assert _repo_state(repo) == before, f"cancelled during {phase}"
+    # Asked during the last step, the cancel comes too late: the export completes, once.
+    rec = Recorder(cancel_at="commit")
+    assert api.export(v4, repo, progress=rec, cancel=rec.cancel).status == "merged"
     assert api.export(v4, repo).status == "up_to_date"
 
 
@@ -225,7 +228,8 @@ def test_cancel_during_training_stops_the_training_process(tmp_path):
 
 @pytest.mark.slow
 def test_cancelling_a_push_at_each_phase_leaves_the_remote_consistent(tmp_path):
-    """Against a real bare repository: a cancelled push moves no ref, opens no PR."""
+    """Against a real bare repository: no ref moves before its objects, no PR before its
+    branch, and a rerun converges on one pull request."""
     remote = tmp_path / "remote.git"
     work = tmp_path / "work"
     target = api.Target(provider="local", repo=str(remote))
@@ -233,22 +237,27 @@ def test_cancelling_a_push_at_each_phase_leaves_the_remote_consistent(tmp_path):
     assert first.status == "created"
     built = api.build(penguins_variant(tmp_path, 4, 0.25), target_provider="local")
     remote_before = _repo_refs(remote)
-    for phase in ("commit", "push", "pull_request"):
-        rec = Recorder(cancel_at=phase)
-        with pytest.raises(Cancelled):
-            api.publish(built, target, token=None, workdir=work, progress=rec, cancel=rec.cancel)
-        refs = _repo_refs(remote)
-        prs = _prs(remote)
-        if phase in ("commit", "push"):
-            assert refs == remote_before, f"cancelled at {phase}"
-        # Never a pull request without its branch.
-        for pr in prs:
-            assert f"refs/heads/{pr['head']}" in refs
-    result = api.publish(built, target, token=None, workdir=work)
-    assert result.status in ("pr_opened", "pr_updated")
-    assert len(_prs(remote)) == 1
+
+    rec = Recorder(cancel_at="commit")  # stops before anything reaches the remote
+    with pytest.raises(Cancelled):
+        api.publish(built, target, token=None, workdir=work, progress=rec, cancel=rec.cancel)
+    assert _repo_refs(remote) == remote_before and _prs(remote) == []
+
+    rec = Recorder(cancel_at="push")  # the branch is pushed whole, no PR is opened
+    with pytest.raises(Cancelled):
+        api.publish(built, target, token=None, workdir=work, progress=rec, cancel=rec.cancel)
+    assert rec.phases[-1] == "push"
+    refs = _repo_refs(remote)
+    assert "refs/heads/gitexport/pl_penguins" in refs and _prs(remote) == []
+    fsck = subprocess.run(["git", "-C", str(remote), "fsck", "--connectivity-only"])
+    assert fsck.returncode == 0
+
+    rec = Recorder(cancel_at="pull_request")  # too late to stop: the push completes
+    result = api.publish(built, target, token=None, workdir=work, progress=rec, cancel=rec.cancel)
+    assert result.status == "pr_opened" and len(_prs(remote)) == 1
     again = api.publish(built, target, token=None, workdir=work)
     assert again.status == "up_to_date" and again.pull_request.number == result.pull_request.number
+    assert len(_prs(remote)) == 1
 
 
 def _repo_refs(bare: Path) -> str:
@@ -266,3 +275,33 @@ def _prs(bare: Path) -> list[dict]:
         return []
     data = json.loads(path.read_text())
     return data if isinstance(data, list) else list(data.values())
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_pushes_and_prints_progress(
+    tmp_path, git_server, server_token, monkeypatch, capsys
+):
+    """The README's example, run as written against the GitHub test server."""
+    import re
+    import shutil
+
+    import responses
+
+    from servers.github_api import FakeGitHub
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    [snippet] = re.findall(r"### From Python.*?```python\n(.*?)```", readme, re.S)
+    shutil.copytree(api.example("penguins"), tmp_path / "my-bundle")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeGitHub(git_server, token=server_token).install(rsps)
+        fake.orgs.add("my-org")
+        exec(compile(snippet, "README.md", "exec"), {"my_token": server_token})
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[:2]] == ["validate", "plan"]
+    assert any(line.startswith("pull_request") for line in out)
+    assert set(git_server.heads("my-org/churn-model")) == {"main"}
+    # The first push goes to main (no pull request): the example prints None.
+    assert out[-1] == "None"
+    assert server_token not in "\n".join(out)
