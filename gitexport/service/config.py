@@ -265,7 +265,10 @@ def _from_environment(s: _Setting, env: Mapping[str, str]) -> tuple[Any, str] | 
     if s.has_file:
         keys = _split_keys(direct)
         return (keys, s.env) if keys else None  # "," alone is as unset as ""
-    return (Path(direct).expanduser() if s.is_path else direct.strip()), s.env
+    if s.is_path:
+        # Absolute now: the service may change directory later; the state folder must not move.
+        return Path(direct.strip()).expanduser().absolute(), s.env
+    return direct.strip(), s.env
 
 
 def _from_file(

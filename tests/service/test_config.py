@@ -219,8 +219,11 @@ def test_settings_can_be_built_directly_and_are_validated(tmp_path):
         Settings(service_keys=[SERVICE_KEY], secret_keys=["x"])
 
 
-def test_settings_path_is_a_path_type():
-    assert isinstance(load_settings(env(GITEXPORT_STATE_DIR="~/gx")).state_dir, Path)
+def test_state_dir_from_the_environment_is_made_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert load_settings(env(GITEXPORT_STATE_DIR="state")).state_dir == tmp_path / "state"
+    assert load_settings(env(GITEXPORT_STATE_DIR="~/gx")).state_dir == tmp_path / "home" / "gx"
 
 
 def test_docs_table_lists_every_setting_with_its_default():
