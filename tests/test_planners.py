@@ -121,7 +121,7 @@ def test_ten_million_trees_is_a_plan_time_warning(tmp_path):
     assert len(warnings) == 1, warnings
     assert "node 'n7'" in warnings[0]
     assert "config.hyperparameters.n_estimators" in warnings[0]
-    assert "n_estimators=10000000" in warnings[0]
+    assert "10000000 is far outside the usual range of n_estimators" in warnings[0]
     assert "1 to 10000" in warnings[0]
 
 
@@ -137,7 +137,7 @@ def test_a_tuning_candidate_far_outside_the_range_is_a_warning(tmp_path):
     }
     warnings = _range_warnings(_plan(tmp_path, doc))
     assert len(warnings) == 1, warnings
-    assert "config.param_grid.C" in warnings[0] and "C=1e+09" in warnings[0]
+    assert "config.param_grid.C" in warnings[0] and "1e+09 is far outside" in warnings[0]
 
 
 def test_a_huge_integer_is_shown_short():
@@ -145,7 +145,7 @@ def test_a_huge_integer_is_shown_short():
         node("n7", "train_model", "Model", model_type="ridge", hyperparameters={"alpha": 10**400})
     )
     [warning] = hyperparameter_warnings(n7, n7.data.config)
-    assert "alpha=about 10**400" in warning
+    assert "about 10**400 is far outside the usual range of alpha" in warning
     assert len(warning) < 300
 
 

@@ -183,9 +183,9 @@ def hyperparameter_warnings(node: Node, cfg: dict) -> list[str]:
         bounds = USUAL_RANGES.get(key)
         if bounds is not None and _outside(value, bounds):
             warnings.append(
-                f"{node_where(node.id, node.data.label, where)}: {key}={_number(value)} is far outside "
-                f"the usual range ({_range_text(bounds)}); training may take very long or run "
-                "out of memory"
+                f"{node_where(node.id, node.data.label, where)}: {_number(value)} is far outside "
+                f"the usual range of {key} ({_range_text(bounds)}); training may take very long "
+                "or run out of memory"
             )
     return warnings
 
