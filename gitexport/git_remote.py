@@ -30,7 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from gitexport.errors import UserError
+from gitexport.errors import (
+    ForgeAuthError,
+    ForgeError,
+    ForgePermissionError,
+    ForgeUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,24 +122,41 @@ class Credentials:
         return f"Credentials(username={self.username!r}, secret={REDACTED})"
 
 
-class GitRemoteError(UserError):
-    """A network git command failed; the message is already redacted."""
+class GitRemoteError(ForgeError):
+    """A network git command failed; the message is already redacted.
+
+    The subclasses carry the same service codes as the forge APIs' errors
+    (:mod:`gitexport.providers.errors`): a refused token is ``forge_auth`` whether the API or
+    git refused it.
+    """
 
     def __init__(self, message: str, *, stderr: str = ""):
         super().__init__(redact(message))
         self.stderr = redact(stderr)
 
 
-class GitAuthError(GitRemoteError):
-    """401/403 from the git server: the credentials are missing, invalid or too weak."""
+class GitAuthError(GitRemoteError, ForgeAuthError):
+    """401 from the git server: the credentials are missing or invalid."""
+
+    code = ForgeAuthError.code
 
 
-class GitNotFoundError(GitRemoteError):
+class GitPermissionError(GitAuthError, ForgePermissionError):
+    """403 from the git server: valid credentials without write access."""
+
+    code = ForgePermissionError.code
+
+
+class GitNotFoundError(GitRemoteError, ForgePermissionError):
     """The remote repository does not exist (or is not visible yet, just after creation)."""
 
+    code = ForgePermissionError.code
 
-class GitTransientError(GitRemoteError):
+
+class GitTransientError(GitRemoteError, ForgeUnavailableError):
     """A network hiccup or 5xx: worth retrying."""
+
+    code = ForgeUnavailableError.code
 
 
 class PushRejectedError(GitRemoteError):
@@ -377,7 +399,7 @@ class GitRemote:
                 stderr=stderr,
             )
         if _FORBIDDEN_PATTERNS.search(stderr):
-            return GitAuthError(
+            return GitPermissionError(
                 f"git {what} to {url} was forbidden: the token lacks write access to this "
                 f"repository (GitHub: contents: write / repo scope; GitLab: write_repository)"
                 f"\n{tail}",

@@ -1,10 +1,28 @@
 """A built project onto a forge: provider, working repository, commit, push, pull request.
 
-The push algorithm itself (what to push where, LFS first, leases, one PR) is
-:func:`gitexport.providers.base.publish`; this module prepares what it needs from a
+:func:`publish_built` prepares what the push needs from a
 :class:`~gitexport.build.BuiltProject` and a :class:`~gitexport.options.Target`: the provider
-(from the registry), the repository spec, the local working repository (seeded from the
-remote when missing), the export commit and the release manifest.
+(from :mod:`gitexport.providers.registry`), the repository spec, the local working repository
+(seeded from the remote when missing), the export commit and the release manifest.
+:func:`publish` is the push algorithm itself, the same for every forge; the providers only
+speak their forge's API (:class:`~gitexport.providers.base.Provider`).
+
+Rules :func:`publish` follows:
+
+* The first export goes to ``main``; every later one to ``gitexport/<sanitised id>`` with a
+  PR/MR into ``main`` (one PR: an open one is updated, never duplicated).
+* An existing non-empty repository must hold this pipeline's exports (a gitexport commit of
+  this pipeline on its ``main`` or export branch), else it is refused unless *adopt*.
+* LFS objects are uploaded before any ref moves; refs move in one atomic push with leases.
+* A remote export branch with commits that are neither in the local history nor gitexport
+  commits of this pipeline (a human's commit) stops the push with a clear message: we never
+  overwrite nor silently build on someone's work. (Merge them into the PR's base or delete the
+  branch, then push again.)
+* Nothing changed → no push, no PR call beyond finding the open one.
+* A push refused because the remote moved → fetch, recompute, retry once, else stop.
+* Cancellation (:class:`~gitexport.progress.Reporter`) is honoured before the pushes and
+  before the pull request / release step, never inside one: no ref moves without its
+  objects, no PR exists without its branch, and a rerun converges.
 """
 
 from __future__ import annotations
@@ -12,57 +30,54 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gitexport import git
 from gitexport.build import BuiltProject
 from gitexport.changes import change_summary
 from gitexport.errors import ConflictError, ForgeUnavailableError, UserError
 from gitexport.export_commit import export_request, place_release_files
-from gitexport.git_remote import GitNotFoundError, GitRemote, GitTransientError
+from gitexport.git import export_branch_name, release_tag
+from gitexport.git_remote import (
+    FETCH_NAMESPACE,
+    GitNotFoundError,
+    GitRemote,
+    GitTransientError,
+    PushRejectedError,
+    RefUpdate,
+    redact,
+)
 from gitexport.http_retry import Retryable, RetryGaveUp, RetryPolicy, call_with_retry
 from gitexport.options import Target
 from gitexport.progress import Reporter
-from gitexport.providers.base import PushResult, RepoSpec, export_branch, publish
+from gitexport.providers import registry
+from gitexport.providers.base import (
+    BASE_BRANCH,
+    LABEL,
+    Artifact,
+    Provider,
+    PullRequest,
+    PushResult,
+    RepoRef,
+    RepoSpec,
+    Status,
+)
+from gitexport.trailers import sanitise_value
 
 log = logging.getLogger(__name__)
 
 
-def make_provider(target: Target, token: str | None):
+def make_provider(target: Target, token: str | None) -> Provider:
     """The forge adapter for *target* (a token, or the GitHub App fields of the target)."""
-    if target.provider == "local":
-        from gitexport.providers.local import LocalProvider
-
-        return LocalProvider(Path(target.repo))
-    if target.provider == "github":
-        from gitexport.providers.github import DEFAULT_API, GitHubProvider
-
-        base_url = target.base_url or DEFAULT_API
-        if target.app_id:
-            return GitHubProvider(
-                app_id=target.app_id,
-                private_key_path=target.private_key,
-                installation_id=target.installation_id,
-                base_url=base_url,
-            )
-        if not token:
-            raise UserError("no GitHub token given")
-        return GitHubProvider(token=token, base_url=base_url)
-    from gitexport.providers.gitlab import DEFAULT_URL, GitLabProvider
-
-    if not token:
-        raise UserError("no GitLab token given")
-    return GitLabProvider(token=token, base_url=target.base_url or DEFAULT_URL)
+    return registry.get(target.provider).create(target, token)
 
 
 def repo_spec(target: Target, plan) -> RepoSpec:
-    if target.provider == "local":
-        owner, name = None, Path(target.repo).name.removesuffix(".git")
-    else:
-        owner, _, name = target.repo.strip("/").rpartition("/")
-        if not name:
-            raise UserError(f"repository {target.repo!r}: expected OWNER/NAME")
-        owner = owner or None
+    owner, name = registry.get(target.provider).repo_name(target.repo)
     description = plan.pipeline.description or f"{plan.pipeline.name}, exported by gitexport"
     return RepoSpec(
         name=name,
@@ -90,19 +105,12 @@ def seed_workdir(provider, repo, workdir: Path, branch: str) -> None:
         heads = remote.ls_remote()
         return remote.fetch([b for b in ("main", branch) if b in heads])
 
-    def retryable(exc: BaseException) -> Retryable | None:
-        if isinstance(exc, GitTransientError):
-            return Retryable("network error")
-        if isinstance(exc, GitNotFoundError) and repo.created:
-            return Retryable("the new repository is not reachable yet")
-        return None
-
     policy = getattr(provider, "retry", None) or RetryPolicy()
     try:
         call_with_retry(
             lambda: git.seed_from_remote(workdir, fetch),
             policy=policy,
-            classify=retryable,
+            classify=_git_retryable(repo),
             what="fetching the earlier exports",
         )
     except RetryGaveUp as exc:
@@ -140,7 +148,7 @@ def publish_built(
     repo = provider.ensure_repo(spec)
     if built.options.artifacts == "release":
         # The manifest committed with the export names where each asset will live.
-        tag = git.release_tag(str(plan.pipeline.version))
+        tag = release_tag(str(plan.pipeline.version))
         urls = {
             Path(p).name: provider.release_asset_url(repo, tag, Path(p).name)
             for p in built.release_files
@@ -150,13 +158,12 @@ def publish_built(
         )
     workdir = Path(workdir) if workdir else default_workdir(target)
     if not workdir.exists():
-        seed_workdir(provider, repo, workdir, export_branch(plan.pipeline.id))
+        seed_workdir(provider, repo, workdir, export_branch_name(plan.pipeline.id))
     summary, _ = change_summary(built, workdir if workdir.exists() else None)
     outcome = git.export_to_repo(workdir, export_request(built), merge=False, adopt=adopt)
     if outcome.status == "conflict":  # cannot happen with merge=False; defensive
         raise ConflictError(f"the export conflicts in {', '.join(outcome.conflicts)}")
     release_files = place_release_files(workdir, built)
-    reporter.enter("push", f"pushing to {repo.web_url}")
     result = publish(
         provider,
         workdir,
@@ -169,6 +176,7 @@ def publish_built(
         reviewers=list(target.reviewers),
         adopt=adopt,
         repo=repo,
+        reporter=reporter,
     )
     warnings = []
     expected = {a["name"]: a for a in json.loads(built.files["models/manifest.json"])["artifacts"]}
@@ -178,3 +186,340 @@ def publish_built(
                 f"{artifact.name} was uploaded to {artifact.url}, not to the URL the manifest names"
             )
     return result, workdir, warnings
+
+
+# -- the push algorithm ----------------------------------------------------------------
+
+
+def _git_retryable(repo: RepoRef):
+    """Which network git failures are worth another attempt against *repo*."""
+
+    def classify(exc: BaseException) -> Retryable | None:
+        if isinstance(exc, GitTransientError):
+            return Retryable("network error")
+        if isinstance(exc, GitNotFoundError) and repo.created:
+            return Retryable("the new repository is not reachable yet")
+        return None
+
+    return classify
+
+
+@dataclass
+class _Plan:
+    updates: list[RefUpdate]
+    main_pushed: bool
+    export_needed: bool  # the export branch must exist with a PR
+    source: str
+    remote_heads: dict[str, str]
+
+
+def publish(
+    provider: Provider,
+    local_repo: Path | str,
+    spec: RepoSpec,
+    *,
+    title: str,
+    body: str,
+    artifacts: Literal["lfs", "release"] = "lfs",
+    release_files: Sequence[Path] = (),
+    draft: bool = False,
+    reviewers: Sequence[str] = (),
+    labels: Sequence[str] = (LABEL,),
+    adopt: bool = False,
+    retry: RetryPolicy | None = None,  # default: the provider's own policy
+    git_timeout: float = 600.0,
+    repo: RepoRef | None = None,  # the caller's ensure_repo() result (keeps ``created``)
+    reporter: Reporter | None = None,
+) -> PushResult:
+    """Push the export in *local_repo* to *provider*: the whole flow, see the module doc.
+
+    *artifacts*: ``"lfs"`` (the default) pushes the LFS objects of the pushed commits (always
+    done when they use LFS, before any ref moves); ``"release"`` also creates release
+    ``v<Pipeline-Version>`` at the pushed commit and uploads *release_files* to it (after the
+    push: the forges tag only commits they have), returning their URLs and SHA-256.
+    *reporter* gets the phases ``push`` and ``pull_request`` and may cancel before each.
+    """
+    reporter = reporter or Reporter()
+    retry = retry or getattr(provider, "retry", None) or RetryPolicy()
+    local = Path(local_repo)
+    if _git(local, "rev-parse", "--git-dir", check=False) is None:
+        raise UserError(f"{local} is not a git repository (run `gitexport export` first)")
+    branch = export_branch_name(spec.pipeline_id)
+    local_main = _rev(local, f"refs/heads/{BASE_BRANCH}")
+    if local_main is None:
+        raise UserError(f"{local} has no `{BASE_BRANCH}` branch: nothing has been exported yet")
+    local_export = _rev(local, f"refs/heads/{branch}")
+    source = local_export or local_main
+    if artifacts not in ("lfs", "release"):
+        raise UserError(f"unknown artifacts mode {artifacts!r} (expected lfs or release)")
+
+    repo = repo or provider.ensure_repo(spec)
+    remote = GitRemote(local, repo.clone_url, provider.git_credentials(), timeout=git_timeout)
+    log.info("pushing %s to %s", local, repo.web_url)
+    classify = _git_retryable(repo)
+
+    def git_call(fn: Callable, what: str):
+        try:
+            return call_with_retry(fn, policy=retry, classify=classify, what=what)
+        except RetryGaveUp as exc:
+            raise ForgeUnavailableError(f"{what} gave up: {redact(exc)}") from None
+
+    pr: PullRequest | None = None
+    for attempt in (1, 2):
+        plan = _make_plan(
+            local,
+            remote,
+            spec,
+            branch,
+            local_main,
+            local_export,
+            source,
+            adopt=adopt,
+            git_call=git_call,
+            repo=repo,
+        )
+        if not plan.updates:
+            break
+        # A step boundary: nothing of this attempt has reached the remote yet.
+        reporter.enter("push", f"pushing to {repo.web_url}")
+        # LFS objects first: no ref may point at a commit whose objects are missing.
+        updates = plan.updates
+        remote_has = [c for c in plan.remote_heads.values() if _rev(local, c) is not None]
+        git_call(
+            lambda u=updates, h=remote_has: remote.lfs_push([x.source for x in u], remote_has=h),
+            "git lfs push",
+        )
+        # Objects without a ref are harmless (the next push reuses them): a boundary too.
+        reporter.check()
+        try:
+            git_call(lambda u=updates: remote.push(u), "git push")
+            break
+        except PushRejectedError as exc:
+            if attempt == 2:
+                raise ForgeUnavailableError(
+                    f"the push to {repo.web_url} was rejected twice; the remote keeps moving "
+                    f"({exc}). Nothing was overwritten; try again later."
+                ) from None
+            log.info("push rejected (%s); fetching and trying once more", exc)
+
+    pushed_commit = None
+    if plan.updates:
+        pushed_commit = plan.updates[-1].source
+        if plan.main_pushed and repo.default_branch != BASE_BRANCH:
+            provider.set_default_branch(repo, BASE_BRANCH)
+
+    # The refs are where they belong: a cancel from here on leaves a branch without its PR
+    # (or a commit without its release), which the next run completes.
+    reporter.enter("pull_request", "opening or updating the pull request")
+    status: Status
+    result_branch: str | None = None
+    if plan.export_needed:
+        result_branch = branch
+        export_pushed = any(u.remote_ref == f"refs/heads/{branch}" for u in plan.updates)
+        # Unchanged branch: report the open PR; open one only if an earlier run pushed the
+        # branch but died before opening it.
+        pr = None if export_pushed else provider.find_open_pr(repo, branch, BASE_BRANCH)
+        if pr is None:
+            pr = provider.open_or_update_pr(
+                repo,
+                branch,
+                BASE_BRANCH,
+                title,
+                body,
+                draft=draft,
+                labels=labels,
+                reviewers=reviewers,
+            )
+            status = "pr_opened" if pr.created else "pr_updated"
+        else:
+            status = "up_to_date"
+    elif plan.main_pushed:
+        result_branch = BASE_BRANCH
+        status = "created" if repo.created else "pushed"
+    else:
+        status = "up_to_date"
+
+    uploaded: list[Artifact] = []
+    # Reconciled on every run, not only when refs moved: a run that pushed the commit but
+    # died before (or during) the upload is completed by the next one. Uploads are
+    # idempotent (an asset with the same digest is reused).
+    release_commit = pushed_commit or plan.source
+    if artifacts == "release" and release_files:
+        version = _trailer(local, release_commit, "Pipeline-Version")
+        if not version:
+            raise UserError(
+                f"commit {release_commit[:10]} has no Pipeline-Version trailer: "
+                "cannot name the release"
+            )
+        uploaded = provider.upload_release(
+            repo,
+            release_tag(version),
+            f"{spec.pipeline_id} {version}",
+            [Path(f) for f in release_files],
+            target=release_commit,
+            body=f"Artifacts of pipeline `{spec.pipeline_id}` version {version}.",
+        )
+
+    return PushResult(
+        repo_url=repo.web_url,
+        # Also when an earlier (cancelled) run pushed it and this one only opened the PR.
+        commit=pushed_commit or plan.source,
+        branch=result_branch,
+        pr_url=pr.url if pr else None,
+        pr_number=pr.number if pr else None,
+        status=status,
+        artifacts=uploaded,
+        repo_created=repo.created,
+    )
+
+
+def _make_plan(
+    local: Path,
+    remote: GitRemote,
+    spec: RepoSpec,
+    branch: str,
+    local_main: str,
+    local_export: str | None,
+    source: str,
+    *,
+    adopt: bool,
+    git_call: Callable,
+    repo: RepoRef,
+) -> _Plan:
+    heads: dict[str, str] = git_call(remote.ls_remote, "git ls-remote")
+    wanted = [b for b in (BASE_BRANCH, branch) if b in heads]
+    fetched: dict[str, str] = git_call(lambda: remote.fetch(wanted), "git fetch") if wanted else {}
+    if heads and not adopt and not _holds_pipeline(local, list(fetched.values()), spec.pipeline_id):
+        raise ConflictError(
+            f"{repo.web_url} already exists and does not hold the exports of pipeline "
+            f"{spec.pipeline_id!r} (no `Pipeline-Id: {spec.pipeline_id}` commit on "
+            f"{' or '.join(wanted) or 'any of its branches we look at'}); choose another "
+            "repository name, or pass --adopt to push into it anyway"
+        )
+    updates: list[RefUpdate] = []
+    main_pushed = False
+    remote_main = fetched.get(BASE_BRANCH)
+    if remote_main is None:
+        updates.append(RefUpdate(local_main, f"refs/heads/{BASE_BRANCH}", None))
+        main_pushed = True
+        export_needed = source != local_main and not _is_ancestor(local, source, local_main)
+    else:
+        export_needed = not _is_ancestor(local, source, remote_main)
+    if export_needed:
+        remote_export = fetched.get(branch)
+        if remote_export == source:
+            pass  # already there
+        elif remote_export is None or _is_ancestor(local, remote_export, source):
+            updates.append(RefUpdate(source, f"refs/heads/{branch}", remote_export))
+        else:
+            foreign = _foreign_commits(local, f"{FETCH_NAMESPACE}{branch}", spec.pipeline_id)
+            if foreign:
+                listed = "\n".join(f"  {c}" for c in foreign[:10])
+                raise ConflictError(
+                    f"the branch {branch} on {repo.web_url} has {len(foreign)} commit(s) that "
+                    f"gitexport did not make:\n{listed}\nRefusing to overwrite them. Merge them "
+                    f"into {BASE_BRANCH} (or the export), or delete the branch, then push again."
+                )
+            updates.append(RefUpdate(source, f"refs/heads/{branch}", remote_export))
+    return _Plan(updates, main_pushed, export_needed, source, heads)
+
+
+# -- local git queries -----------------------------------------------------------------
+
+
+def _git(repo: Path, *args: str, check: bool = True) -> str | None:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_plain_env(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        if check:
+            raise UserError(f"git {' '.join(args)} failed in {repo}: {redact(proc.stderr.strip())}")
+        return None
+    return proc.stdout
+
+
+def _plain_env() -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0")
+    return env
+
+
+def _rev(repo: Path, ref: str) -> str | None:
+    out = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    return out.strip() if out else None
+
+
+def _is_ancestor(repo: Path, a: str, b: str) -> bool:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "merge-base", "--is-ancestor", a, b],
+        capture_output=True,
+        timeout=120,
+        env=_plain_env(),
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def _trailer(repo: Path, commit: str, key: str) -> str | None:
+    out = _git(
+        repo,
+        "log",
+        "-1",
+        f"--format=%(trailers:key={key},valueonly,separator=%x00)",
+        commit,
+        check=False,
+    )
+    value = (out or "").strip().split("\x00")[0].strip()
+    return value or None
+
+
+def _holds_pipeline(repo: Path, commits: Sequence[str], pipeline_id: str, depth: int = 500) -> bool:
+    if not commits:
+        return False
+    out = (
+        _git(
+            repo,
+            "log",
+            f"-n{depth}",
+            "--format=%(trailers:key=Pipeline-Id,valueonly)",
+            *commits,
+            check=False,
+        )
+        or ""
+    )
+    # Trailer values are written sanitised (one line, no control characters): compare alike.
+    wanted = sanitise_value(pipeline_id)
+    return any(line.strip() == wanted for line in out.splitlines())
+
+
+def _foreign_commits(repo: Path, remote_tip: str, pipeline_id: str) -> list[str]:
+    """Commits of *remote_tip* that are in no local branch and are not gitexport commits."""
+    out = (
+        _git(
+            repo,
+            "rev-list",
+            "--format=%H%x00%an%x00%s%x00%(trailers:key=Pipeline-Id,valueonly,separator=%x1F)",
+            "--no-commit-header",
+            remote_tip,
+            "--not",
+            "--branches",
+            check=False,
+        )
+        or ""
+    )
+    foreign = []
+    for line in out.splitlines():
+        parts = line.split("\x00")
+        if len(parts) < 4:
+            continue
+        sha, author, subject, ids = parts[:4]
+        if sanitise_value(pipeline_id) not in [i.strip() for i in ids.split("\x1f")]:
+            foreign.append(f"{sha[:10]} {subject!r} by {author}")
+    return foreign

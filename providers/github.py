@@ -25,16 +25,11 @@ import github
 from github import Auth, Github, GithubException
 
 from gitexport.errors import UserError
-from gitexport.git_remote import Credentials, redact, register_secret
-from gitexport.http_retry import (
-    RetryGaveUp,
-    RetryPolicy,
-    bounded_urllib3_retry,
-    call_with_retry,
-    classify_status,
-)
+from gitexport.git_remote import Credentials, register_secret
+from gitexport.http_retry import RetryPolicy, bounded_urllib3_retry
 
 from .base import LABEL, Artifact, PullRequest, RepoRef, RepoSpec, sha256_file
+from .errors import Forge, call_api
 
 log = logging.getLogger("gitexport.providers.github")
 T = TypeVar("T")
@@ -61,6 +56,7 @@ class GitHubProvider:
     ):
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.forge = Forge("GitHub", self.base_url, _status_of, _headers_of)
         self._app_auth = None
         if app_id is not None or private_key_path is not None or installation_id is not None:
             if not (app_id and private_key_path and installation_id):
@@ -101,41 +97,9 @@ class GitHubProvider:
     # -- plumbing ----------------------------------------------------------------------
 
     def _call(self, what: str, fn: Callable[[], T], *, permission: str = "", target: str = "") -> T:
-        def classify(exc: BaseException):
-            if isinstance(exc, GithubException):
-                return classify_status(exc.status, exc.headers, _message(exc))
-            return None
-
-        try:
-            return call_with_retry(fn, policy=self.retry, classify=classify, what=what)
-        except RetryGaveUp as exc:
-            raise UserError(f"GitHub: {what} failed: {exc}") from None
-        except GithubException as exc:
-            raise self._user_error(what, exc, permission, target) from None
-
-    def _user_error(
-        self, what: str, exc: GithubException, permission: str, target: str
-    ) -> UserError:
-        msg = redact(_message(exc))
-        status = exc.status
-        where = f" on {target}" if target else ""
-        if status == 401:
-            return UserError(
-                f"GitHub rejected the credentials ({status} {msg}) while trying to "
-                f"{what}: check that the token is valid and not expired"
-            )
-        if status == 403:
-            need = f"; the token needs {permission}" if permission else ""
-            return UserError(f"GitHub refused to {what}{where} (403 {msg}){need}")
-        if status == 404:
-            need = f" (needs {permission})" if permission else ""
-            return UserError(
-                f"GitHub: cannot {what}: {target or 'it'} was not found, or the "
-                f"token cannot see it{need}"
-            )
-        if status in (429, 500, 502, 503, 504):
-            return UserError(f"GitHub: {what} kept failing ({status} {msg}); try again later")
-        return UserError(f"GitHub: {what}{where} failed ({status} {msg})")
+        return call_api(
+            self.forge, what, fn, policy=self.retry, permission=permission, target=target
+        )
 
     def _secret(self) -> str:
         if self._app_auth is not None:
@@ -372,6 +336,16 @@ class GitHubProvider:
             )
             artifacts.append(Artifact(path.name, asset.browser_download_url, sha, size))
         return artifacts
+
+
+def _status_of(exc: BaseException) -> tuple[int, str] | None:
+    if isinstance(exc, GithubException):
+        return exc.status, _message(exc)
+    return None
+
+
+def _headers_of(exc: BaseException):
+    return exc.headers if isinstance(exc, GithubException) else None
 
 
 def _message(exc: GithubException) -> str:

@@ -27,10 +27,11 @@ import requests
 from gitlab.exceptions import GitlabError
 
 from gitexport.errors import UserError
-from gitexport.git_remote import Credentials, redact, register_secret
-from gitexport.http_retry import RetryGaveUp, RetryPolicy, call_with_retry, classify_status
+from gitexport.git_remote import Credentials, register_secret
+from gitexport.http_retry import RetryPolicy
 
 from .base import LABEL, Artifact, PullRequest, RepoRef, RepoSpec, sha256_file
+from .errors import Forge, call_api
 
 log = logging.getLogger("gitexport.providers.gitlab")
 T = TypeVar("T")
@@ -61,6 +62,14 @@ class GitLabProvider:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._last = threading.local()
+        self.forge = Forge(
+            "GitLab",
+            self.base_url,
+            _status_of,
+            self._headers_of,
+            credentials="the token",
+            auth_advice="check that it is valid, not expired, and has the api scope",
+        )
         session = requests.Session()
         session.hooks["response"].append(self._remember)
         self.gl = gitlab.Gitlab(
@@ -89,41 +98,13 @@ class GitLabProvider:
     # -- plumbing ----------------------------------------------------------------------
 
     def _call(self, what: str, fn: Callable[[], T], *, permission: str = "", target: str = "") -> T:
-        def classify(exc: BaseException):
-            if isinstance(exc, GitlabError):
-                headers = getattr(self._last, "headers", None)
-                return classify_status(exc.response_code, headers, str(exc.error_message))
-            if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-                return None  # urllib3 already retried connects; a lost POST is not resent
-            return None
+        return call_api(
+            self.forge, what, fn, policy=self.retry, permission=permission, target=target
+        )
 
-        try:
-            return call_with_retry(fn, policy=self.retry, classify=classify, what=what)
-        except RetryGaveUp as exc:
-            raise UserError(f"GitLab: {what} failed: {exc}") from None
-        except GitlabError as exc:
-            raise self._user_error(what, exc, permission, target) from None
-
-    def _user_error(self, what, exc: GitlabError, permission: str, target: str) -> UserError:
-        status, msg = exc.response_code, redact(exc.error_message)
-        where = f" on {target}" if target else ""
-        if status == 401:
-            return UserError(
-                f"GitLab rejected the token ({status} {msg}) while trying to {what}:"
-                " check that it is valid, not expired, and has the api scope"
-            )
-        if status == 403:
-            need = f"; the token needs {permission}" if permission else ""
-            return UserError(f"GitLab refused to {what}{where} (403 {msg}){need}")
-        if status == 404:
-            need = f" (needs {permission})" if permission else ""
-            return UserError(
-                f"GitLab: cannot {what}: {target or 'it'} was not found, or the "
-                f"token cannot see it{need}"
-            )
-        if status in (429, 500, 502, 503, 504):
-            return UserError(f"GitLab: {what} kept failing ({status} {msg}); try again later")
-        return UserError(f"GitLab: {what}{where} failed ({status} {msg})")
+    def _headers_of(self, exc: BaseException):
+        # python-gitlab's exceptions carry no headers: the response hook kept the last ones.
+        return getattr(self._last, "headers", None) if isinstance(exc, GitlabError) else None
 
     def git_credentials(self) -> Credentials:
         return Credentials("oauth2", self._token)
@@ -367,3 +348,9 @@ def _package_name(name: str) -> str:
 
 
 __all__ = ["GitLabProvider"]
+
+
+def _status_of(exc: BaseException) -> tuple[int, str] | None:
+    if isinstance(exc, GitlabError):
+        return exc.response_code or 0, str(exc.error_message)
+    return None

@@ -27,7 +27,8 @@ from gitexport.git_remote import (
     redact,
 )
 from gitexport.http_retry import RetryPolicy
-from gitexport.providers.base import RepoSpec, publish
+from gitexport.providers.base import RepoSpec
+from gitexport.publish import publish
 from servers.exportrepo import ExportRepo, git
 from servers.github_api import FakeGitHub
 

@@ -8,8 +8,9 @@ import responses
 
 from gitexport.errors import UserError
 from gitexport.http_retry import RetryPolicy
-from gitexport.providers.base import RepoSpec, publish
+from gitexport.providers.base import RepoSpec
 from gitexport.providers.github import GitHubProvider
+from gitexport.publish import publish
 from servers.exportrepo import ExportRepo
 from servers.github_api import FakeGitHub
 

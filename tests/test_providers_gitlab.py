@@ -11,8 +11,9 @@ import responses
 
 from gitexport.errors import UserError
 from gitexport.http_retry import RetryPolicy
-from gitexport.providers.base import RepoSpec, publish
+from gitexport.providers.base import RepoSpec
 from gitexport.providers.gitlab import GitLabProvider
+from gitexport.publish import publish
 from servers.gitlab_api import FakeGitLab
 
 SPEC = RepoSpec(name="churn", pipeline_id="churn-model", description="Churn model")

@@ -8,8 +8,10 @@ import subprocess
 import pytest
 
 from gitexport.errors import UserError
-from gitexport.providers.base import RepoSpec, export_branch, publish, release_tag
+from gitexport.git import release_tag
+from gitexport.providers.base import RepoSpec, export_branch
 from gitexport.providers.local import LocalProvider
+from gitexport.publish import publish
 from servers.exportrepo import ExportRepo, git
 
 SPEC = RepoSpec(name="churn", pipeline_id="churn-model", description="Churn model")
