@@ -16,8 +16,9 @@ import os
 import sys
 
 from gitexport import __version__
-from gitexport.console import human, print_json
+from gitexport.console import print_json
 from gitexport.errors import DocumentError, GitexportError, error_dict
+from gitexport.terminal import for_terminal
 
 COMMANDS = ("plan", "export", "diff", "log", "push", "serve", "worker", "keys")
 
@@ -70,7 +71,7 @@ def report(exc: Exception, as_json: bool) -> None:
         lines = [f"internal error: {type(exc).__name__}: {error['message']}"]
         error["message"] = lines[0]
     for line in lines:
-        print(f"error: {human(redact(line))}", file=sys.stderr)
+        print(f"error: {for_terminal(redact(line))}", file=sys.stderr)
     if not isinstance(exc, GitexportError):
         print("(set GITEXPORT_DEBUG=1 for a traceback)", file=sys.stderr)
     if as_json:

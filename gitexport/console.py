@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from gitexport.terminal import for_terminal
+
 
 class ProgressLine:
     """A one-line progress display on a terminal (``progress`` callback of the API)."""
@@ -26,7 +28,7 @@ class ProgressLine:
         if not self.enabled:
             return
         elapsed = time.monotonic() - self.started
-        text = f"{phase:<12} {100 * fraction:5.1f} %  {elapsed:6.1f} s  {human(message)}"
+        text = f"{phase:<12} {100 * fraction:5.1f} %  {elapsed:6.1f} s  {for_terminal(message)}"
         text = text[:120]
         pad = " " * max(0, self._width - len(text))
         self._width = len(text)
@@ -40,18 +42,9 @@ class ProgressLine:
             self._width = 0
 
 
-def human(value: Any) -> str:
-    """Text safe to print on a terminal: control and bidi characters escaped."""
-    try:
-        from gitexport.terminal import safe_text
-    except ImportError:  # pragma: no cover - terminal.py lands with the hardening work
-        return str(value)
-    return safe_text(str(value))
-
-
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
 def warn(message: str) -> None:
-    print(f"warning: {human(message)}", file=sys.stderr)
+    print(f"warning: {for_terminal(message)}", file=sys.stderr)

@@ -12,7 +12,8 @@ from gitexport.commands._args import (
     bundle_path,
     export_options,
 )
-from gitexport.console import ProgressLine, human, print_json, warn
+from gitexport.console import ProgressLine, print_json, warn
+from gitexport.terminal import for_terminal
 
 
 def add_parser(sub) -> None:
@@ -96,7 +97,7 @@ def run(args) -> int:
 
 def human_result(result, data: dict) -> str:
     p = data["pipeline"]
-    lines = [f"{human(p['name'])} v{human(p['version'])}"]
+    lines = [f"{for_terminal(p['name'])} v{for_terminal(p['version'])}"]
     if result is not None:
         if result.parity is not None:
             lines.append(f"parity: {result.parity['verdict']}")
@@ -107,21 +108,23 @@ def human_result(result, data: dict) -> str:
                     theirs = canvas.get(name)
                     beside = f"   (canvas {theirs:.6f})" if isinstance(theirs, (int, float)) else ""
                     lines.append(f"  {split:4} {name:18} {value:.6f}{beside}")
-        repo = human(result.repo)
+        repo = for_terminal(result.repo)
         if result.status == "up_to_date":
             lines.append(f"{repo}: up to date (nothing changed since the last export)")
         elif result.status == "conflict":
             lines.append(
                 f"{repo}: the re-export conflicts with your changes on main in: "
-                + ", ".join(human(c) for c in result.conflicts)
+                + ", ".join(for_terminal(c) for c in result.conflicts)
             )
             lines.append(
-                f"main is untouched; the export is on branch {human(result.branch)} — merge it "
+                f"main is untouched; the export is on branch {for_terminal(result.branch)} — merge it "
                 "by hand"
             )
         else:
             where = "main" if result.status in ("created", "merged") else f"branch {result.branch}"
-            lines.append(f"{repo}: {result.status}, commit {result.commit[:12]} on {human(where)}")
+            lines.append(
+                f"{repo}: {result.status}, commit {result.commit[:12]} on {for_terminal(where)}"
+            )
     if "zip" in data:
-        lines.append(f"zip: {human(data['zip'])}")
+        lines.append(f"zip: {for_terminal(data['zip'])}")
     return "\n".join(lines)

@@ -11,8 +11,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitexport.console import human, print_json
+from gitexport.console import print_json
 from gitexport.errors import UserError
+from gitexport.terminal import for_terminal
 
 if TYPE_CHECKING:
     from gitexport.git import ExportRecord
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.to_json() for r in records])
     elif not records:
-        print(f"no exports in {human(args.dir)}")
+        print(f"no exports in {for_terminal(args.dir)}")
     else:
         print(format_table(records))
     return 0
@@ -55,11 +56,11 @@ def format_table(records: list[ExportRecord]) -> str:
         digests = [_short_digests(record.trailers.get(key, [])) for key in _DIGEST_KEYS]
         rows.append(
             [
-                human(record.pipeline_version or "-"),
+                for_terminal(record.pipeline_version or "-"),
                 record.commit[:10],
                 record.date[:19].replace("T", " "),
                 *digests,
-                record.status + (f" ({human(record.branch)})" if not record.on_main else ""),
+                record.status + (f" ({for_terminal(record.branch)})" if not record.on_main else ""),
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

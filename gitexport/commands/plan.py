@@ -6,7 +6,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from gitexport.commands._args import add_bundle_source, bundle_path
-from gitexport.console import human, warn
+from gitexport.console import warn
+from gitexport.terminal import for_terminal
 
 if TYPE_CHECKING:
     from gitexport.plan_model import ExportPlan
@@ -29,7 +30,7 @@ def run(args) -> int:
         sys.stdout.write(plan.to_json())
     else:
         # Names are escaped line by line: the summary's own newlines stay, a name's do not.
-        sys.stdout.write("".join(human(line) + "\n" for line in summary(plan).splitlines()))
+        sys.stdout.write("".join(for_terminal(line) + "\n" for line in summary(plan).splitlines()))
     return 0
 
 

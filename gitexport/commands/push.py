@@ -16,7 +16,8 @@ from gitexport.commands._args import (
     bundle_path,
     export_options,
 )
-from gitexport.console import ProgressLine, human, print_json, warn
+from gitexport.console import ProgressLine, print_json, warn
+from gitexport.terminal import for_terminal
 
 DEFAULT_TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
 
@@ -112,13 +113,15 @@ def run(args) -> int:
     if args.json:
         print_json(result.to_dict())
         return 0
-    print(f"repository: {human(result.repo_url)}")
+    print(f"repository: {for_terminal(result.repo_url)}")
     if result.status == "up_to_date":
         print("up to date: nothing changed since the last push")
     else:
-        print(f"{result.status}: commit {(result.commit or '')[:12]} on {human(result.branch)}")
+        print(
+            f"{result.status}: commit {(result.commit or '')[:12]} on {for_terminal(result.branch)}"
+        )
     if result.pull_request.url:
-        print(f"pull request: {human(result.pull_request.url)}")
+        print(f"pull request: {for_terminal(result.pull_request.url)}")
     for artifact in result.artifacts:
-        print(f"artifact: {artifact.name} {human(artifact.url)} sha256:{artifact.sha256}")
+        print(f"artifact: {artifact.name} {for_terminal(artifact.url)} sha256:{artifact.sha256}")
     return 0
