@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pandas as pd
 
 from gitexport.catalog import CLASSIFIER_MODEL_TYPES, load_catalog
 from gitexport.document import Bundle, load_bundle
-from gitexport.errors import node_where
+from gitexport.errors import DocumentError, Problem, node_where
 from gitexport.graph import Chain, analyse_graph
 from gitexport.plan import build_plan, node_config
 from gitexport.plan_model import ExportPlan
@@ -37,6 +38,7 @@ def plan_bundle(path: Path | str) -> PlannedBundle:
     split_cfg = node_config(split, catalog)
     model_cfg = node_config(chain.model, catalog)
     _check_target(frame, split, split_cfg["target"])
+    split_where = node_where(split.id, split.data.label)
     profile = profile_data(
         data_path,
         source.training_file,
@@ -46,15 +48,165 @@ def plan_bundle(path: Path | str) -> PlannedBundle:
         stratify=split_cfg["stratify"],
         random_state=split_cfg["random_state"],
         classification=model_cfg["model_type"] in CLASSIFIER_MODEL_TYPES,
-        split_where=node_where(split.id, split.data.label),
+        split_where=split_where,
     )
     plan = build_plan(bundle, chain, profile, catalog)
+    problems = check_trainable(plan, chain, profile, catalog, split_where=split_where)
+    problems += _check_reference(bundle, plan)
+    if problems:
+        raise DocumentError(problems)
     return PlannedBundle(bundle, chain, frame, data_path, profile, plan)
 
 
-def _check_target(frame: pd.DataFrame, split, target: str) -> None:
-    from gitexport.errors import DocumentError, Problem, node_where
+# --- what would only fail after training: checked before it ---------------------------------
+# Each of these used to surface as a raw scikit-learn traceback (exit 1) once training ran.
 
+
+def check_trainable(
+    plan: ExportPlan, chain: Chain, profile: DataProfile, catalog, *, split_where: str
+) -> list[Problem]:
+    """Problems the data and the parameters would raise in training or evaluation."""
+    problems = _check_estimator_params(plan, chain)
+    problems += _check_folds(plan, chain, profile, catalog)
+    problems += _check_test_only_missing(plan, profile, split_where)
+    return problems
+
+
+def _validate_params(module: str, name: str, kwargs: dict) -> str | None:
+    """scikit-learn's own check of constructor parameters (types, ranges), without fitting."""
+    cls = getattr(importlib.import_module(module), name)
+    try:
+        estimator = cls(**kwargs)
+        validate = getattr(estimator, "_validate_params", None)  # scikit-learn >= 1.2
+        if validate is not None:
+            validate()
+    except Exception as exc:  # noqa: BLE001 - InvalidParameterError, TypeError, ValueError...
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None
+
+
+def _check_estimator_params(plan: ExportPlan, chain: Chain) -> list[Problem]:
+    model = plan.model
+    call = model.estimator
+    where = node_where(model.node_id, model.label)
+    kwargs = {
+        k: tuple(v) if k in call.tuples and isinstance(v, list) else v
+        for k, v in call.kwargs.items()
+    }
+    problems = []
+    for key, value in kwargs.items():
+        field = f"config.hyperparameters.{key}" if key in model.hyperparameters else f"config.{key}"
+        error = _validate_params(call.module, call.name, {key: value})
+        if error:
+            problems.append(Problem(node_where(model.node_id, model.label, field), error))
+    for key, values in (model.param_grid or {}).items():
+        for value in values:
+            value = tuple(value) if key in call.tuples and isinstance(value, list) else value
+            error = _validate_params(call.module, call.name, {**kwargs, key: value})
+            if error:
+                problems.append(
+                    Problem(
+                        node_where(model.node_id, model.label, f"config.param_grid.{key}"), error
+                    )
+                )
+                break
+    if not problems:  # each value is fine: the combination may still not be
+        error = _validate_params(call.module, call.name, kwargs)
+        if error:
+            problems.append(Problem(f"{where}, config.hyperparameters", error))
+    return problems
+
+
+def _check_folds(plan: ExportPlan, chain: Chain, profile: DataProfile, catalog) -> list[Problem]:
+    """Cross-validation folds the training rows can fill (KFold needs a row per fold, a
+    stratified one a row of some class per fold), for the model and for target encoding."""
+    problems = []
+    classification = plan.problem_type == "classification"
+    largest_class = max(profile.train_class_counts, default=0)
+    model = plan.model
+    folds = [(model.node_id, model.label, "config.cv_folds", model.cv_folds, model.node_type)]
+    for node in chain.nodes:
+        if node.type == "target_encoding" and not node.data.disabled:
+            folds.append(
+                (node.id, node.data.label, "config.cv", node_config(node, catalog)["cv"], node.type)
+            )
+    for node_id, label, field, n, node_type in folds:
+        where = node_where(node_id, label, field)
+        if n == 0 and node_type == "train_model":
+            continue  # no cross-validation
+        if n < 2:
+            allowed = (
+                "0 (no cross-validation) or at least 2"
+                if node_type == "train_model"
+                else "at least 2"
+            )
+            problems.append(Problem(where, f"{n} folds; must be {allowed}"))
+        elif n > profile.n_train:
+            problems.append(
+                Problem(where, f"{n} folds but the training split has only {profile.n_train} rows")
+            )
+        elif classification and n > largest_class:
+            problems.append(
+                Problem(
+                    where,
+                    f"{n} stratified folds but no class has that many training rows "
+                    f"(the largest has {largest_class})",
+                )
+            )
+    return problems
+
+
+def _check_test_only_missing(
+    plan: ExportPlan, profile: DataProfile, split_where: str
+) -> list[Problem]:
+    """A column with missing values only in the test rows: nothing fitted on the training
+    rows handles them (an automatic imputation takes the columns missing in training), so
+    evaluating the test rows fails ("Input X contains NaN")."""
+    problems = []
+    for field in plan.serving_schema:
+        if field.nullable:  # a missing value there is handled before the model
+            continue
+        column = profile.column(field.name)
+        if column.missing_in_train == 0 and column.missing_in_test > 0:
+            problems.append(
+                Problem(
+                    split_where,
+                    f"column {field.name!r} has {column.missing_in_test} missing value(s) in the "
+                    "test rows and none in the training rows, and nothing before the model "
+                    "handles them; impute it by name (an imputation node with columns: "
+                    f"[{field.name!r}]) or drop those rows",
+                )
+            )
+    return problems
+
+
+def _check_reference(bundle: Bundle, plan: ExportPlan) -> list[Problem]:
+    """The canvas's reference predictions: a CSV with ``prediction`` and the columns a request
+    needs, as the parity check after training reads it."""
+    rel = bundle.document.results.reference_predictions
+    if rel is None:
+        return []
+    where = "results.reference_predictions"
+    try:
+        reference = pd.read_csv(bundle.resolve(rel))
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bundle problem
+        return [Problem(where, f"cannot read {rel!r}: {exc}")]
+    if "prediction" not in reference.columns:
+        return [Problem(where, f"{rel!r} has no 'prediction' column (the canvas's predictions)")]
+    required = [f.name for f in plan.serving_schema if not f.nullable]
+    missing = [name for name in required if name not in reference.columns]
+    if missing:
+        return [
+            Problem(
+                where,
+                f"{rel!r} lacks column(s) the model needs: {', '.join(map(repr, missing[:10]))}"
+                + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
+            )
+        ]
+    return []
+
+
+def _check_target(frame: pd.DataFrame, split, target: str) -> None:
     if target not in frame.columns:
         raise DocumentError(
             Problem(

@@ -58,6 +58,9 @@ class ColumnProfile:
     missing_in_train: int
     train_min: float | None = None
     train_categories: tuple[str, ...] | None = None  # sorted as strings; None = too many / numeric
+    missing_in_test: int = (
+        0  # in the test rows of the split (the rows with a target, not trained on)
+    )
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class DataProfile:
     n_test: int
     columns: tuple[ColumnProfile, ...]
     target_classes: tuple = field(default=())  # classification: sorted class values
+    train_class_counts: tuple[int, ...] = ()  # training rows of each of target_classes
 
     @cached_property
     def _by_name(self) -> dict[str, ColumnProfile]:
@@ -118,6 +122,20 @@ def profile_data(
     except ValueError as exc:
         raise DocumentError(Problem(split_where, f"cannot split the data: {exc}")) from None
     train = with_target.loc[train_idx]
+    test = with_target.drop(index=train_idx)
+    train_counts = train[target].value_counts() if classification else None
+    if classification:
+        only_in_test = [c for c in y.unique().tolist() if c not in train_counts.index]
+        if only_in_test:
+            # the model would never see the class, and scoring the test rows fails on it
+            raise DocumentError(
+                Problem(
+                    split_where,
+                    f"class(es) {', '.join(map(repr, sorted(map(str, only_in_test))))} of the "
+                    f"target {target!r} occur only in the test rows; the model cannot learn "
+                    "them (use stratify: true, a smaller test_size, or more rows of them)",
+                )
+            )
     columns = []
     for name in frame.columns:
         series = frame[name]
@@ -138,6 +156,7 @@ def profile_data(
                 kind=kind,
                 missing_in_data=int(series.isna().sum()),
                 missing_in_train=int(train_col.isna().sum()),
+                missing_in_test=int(test[name].isna().sum()),
                 train_min=train_min,
                 train_categories=categories,
             )
@@ -152,4 +171,5 @@ def profile_data(
         n_test=len(with_target) - len(train_idx),
         columns=tuple(columns),
         target_classes=tuple(c.item() if hasattr(c, "item") else c for c in classes),
+        train_class_counts=tuple(int(train_counts[c]) for c in classes) if classification else (),
     )

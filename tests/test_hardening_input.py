@@ -23,7 +23,7 @@ from gitexport.load import plan_bundle
 from gitexport.render import Assets, RenderOptions, render_project
 from gitexport.sample import SAMPLE_ROWS, sample_bytes, sample_rows
 from gitexport.terminal import for_terminal
-from helpers import base_frame, base_pipeline, find_node, node, write_bundle
+from helpers import base_frame, base_pipeline, config, find_node, node, write_bundle
 
 
 def problems_of(bundle, loader=load_bundle) -> list[str]:
@@ -271,3 +271,137 @@ def test_a_sample_the_options_cannot_carry_is_refused_not_shipped(tmp_path):
     sample = sample_rows(planned.plan, planned.frame)
     with pytest.raises(DocumentError, match="data source 'ds_1', options: the sample"):
         sample_bytes(planned.plan, sample)
+
+
+# --- what used to fail only after training (item 11) ----------------------------------------
+
+
+def test_reference_predictions_without_a_prediction_column(tmp_path):
+    doc = base_pipeline()
+    doc["results"] = {"reference_predictions": "reference.csv"}
+    bundle = write_bundle(tmp_path, doc, base_frame())
+    base_frame().drop(columns=["label"]).to_csv(bundle / "reference.csv", index=False)
+    assert problems_of(bundle, plan_bundle) == [
+        "results.reference_predictions: 'reference.csv' has no 'prediction' column "
+        "(the canvas's predictions)"
+    ]
+
+
+def test_reference_predictions_missing_a_column_the_model_needs(tmp_path):
+    doc = base_pipeline()
+    doc["results"] = {"reference_predictions": "reference.csv"}
+    bundle = write_bundle(tmp_path, doc, base_frame())
+    reference = base_frame().drop(columns=["label", "age"]).assign(prediction="no")
+    reference.to_csv(bundle / "reference.csv", index=False)
+    problems = problems_of(bundle, plan_bundle)
+    assert problems == [
+        "results.reference_predictions: 'reference.csv' lacks column(s) the model needs: 'age'"
+    ]
+
+
+@pytest.mark.parametrize(
+    "hyperparameters, field, says",
+    [
+        ({"C": -1.0}, "config.hyperparameters.C", "The 'C' parameter of LogisticRegression"),
+        ({"max_iter": "many"}, "config.hyperparameters.max_iter", "'max_iter' parameter"),
+        ({"tol": -0.5}, "config.hyperparameters.tol", "'tol' parameter"),
+    ],
+)
+def test_hyperparameters_scikit_learn_refuses_are_named_before_training(
+    tmp_path, hyperparameters, field, says
+):
+    doc = base_pipeline()
+    config(doc, "n7")["hyperparameters"] = hyperparameters
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()), plan_bundle)
+    assert any(p.startswith(f"node 'n7' (Model), {field}: ") and says in p for p in problems), (
+        problems
+    )
+
+
+def test_param_grid_candidates_are_checked_too(tmp_path):
+    doc = base_pipeline()
+    model = find_node(doc, "n7")
+    model["type"] = "hyperparameter_tuning"
+    model["data"]["config"] = {
+        "model_type": "random_forest_classifier",
+        "param_grid": {"n_estimators": [10, -3], "max_depth": [2, 3]},
+        "cv_folds": 3,
+    }
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()), plan_bundle)
+    assert len(problems) == 1
+    assert problems[0].startswith("node 'n7' (Model), config.param_grid.n_estimators: ")
+    assert "Got -3 instead" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "folds, says",
+    [
+        (1, "1 folds; must be 0 (no cross-validation) or at least 2"),
+        (-2, "-2 folds; must be 0 (no cross-validation) or at least 2"),
+        (100, "100 folds but the training split has only 45 rows"),
+        (30, "30 stratified folds but no class has that many training rows (the largest has 23)"),
+    ],
+)
+def test_cv_folds_the_training_rows_cannot_fill(tmp_path, folds, says):
+    doc = base_pipeline()
+    config(doc, "n7")["cv_folds"] = folds
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()), plan_bundle)
+    assert problems == [f"node 'n7' (Model), config.cv_folds: {says}"]
+
+
+def test_target_encoding_folds_are_checked(tmp_path):
+    doc = base_pipeline()
+    find_node(doc, "n5").update(type="target_encoding")
+    config(doc, "n5").clear()
+    config(doc, "n5").update(columns=["city"], cv=50)
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()), plan_bundle)
+    assert problems == [
+        "node 'n5' (One hot), config.cv: 50 folds but the training split has only 45 rows"
+    ]
+
+
+def split_rows(frame: pd.DataFrame, stratify: bool) -> tuple[list, list]:
+    """The training and test row labels of the base pipeline's split (test_size 0.25, seed 0)."""
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(
+        frame.index, test_size=0.25, random_state=0, stratify=frame["label"] if stratify else None
+    )
+    return sorted(train), sorted(test)
+
+
+def test_missing_values_only_in_the_test_rows_are_named_before_training(tmp_path):
+    frame = base_frame()
+    _, test = split_rows(frame, stratify=True)
+    frame["age"] = frame["age"].astype(float)
+    frame.loc[test[:2], "age"] = float("nan")
+    problems = problems_of(write_bundle(tmp_path, base_pipeline(), frame), plan_bundle)
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "node 'n2' (Split): column 'age' has 2 missing value(s) in the test rows and none in "
+        "the training rows"
+    )
+
+
+def test_missing_values_only_in_test_rows_are_fine_when_imputed_by_name(tmp_path):
+    frame = base_frame()
+    _, test = split_rows(frame, stratify=True)
+    frame["age"] = frame["age"].astype(float)
+    frame.loc[test[:2], "age"] = float("nan")
+    doc = base_pipeline()
+    config(doc, "n4")["columns"] = ["income", "age"]
+    plan_bundle(write_bundle(tmp_path, doc, frame))
+
+
+def test_a_class_only_in_the_test_rows_is_named_before_training(tmp_path):
+    frame = base_frame()
+    doc = base_pipeline()
+    config(doc, "n2")["stratify"] = False
+    _, test = split_rows(frame, stratify=False)
+    frame.loc[test[0], "label"] = "maybe"
+    problems = problems_of(write_bundle(tmp_path, doc, frame), plan_bundle)
+    assert problems == [
+        "node 'n2' (Split): class(es) 'maybe' of the target 'label' occur only in the test "
+        "rows; the model cannot learn them (use stratify: true, a smaller test_size, or more "
+        "rows of them)"
+    ]
