@@ -140,11 +140,6 @@ def create_app(settings: Settings, store: JobStore, queue: JobQueue) -> FastAPI:
             raise ApiError(
                 422, "invalid_document", "the `request` part is not valid", problems
             ) from None
-        digest = hashlib.sha256()
-        upload.file.seek(0)
-        while chunk := upload.file.read(1024 * 1024):
-            digest.update(chunk)
-        digest.update(b"\0" + json.dumps(parsed.model_dump(mode="json"), sort_keys=True).encode())
         upload.file.seek(0)
         try:
             root = await run_in_threadpool(
@@ -156,7 +151,13 @@ def create_app(settings: Settings, store: JobStore, queue: JobQueue) -> FastAPI:
         except DocumentError as exc:
             d = exc.to_dict()
             raise ApiError(422, d["code"], str(exc), d["problems"]) from None
-        return root, parsed, text, digest.hexdigest()
+        # The body for Idempotency-Key: the bundle's content and the request, not the archive's
+        # bytes (two archives of one folder differ in timestamps).
+        body = hashlib.sha256(
+            (await run_in_threadpool(bundles.digest, root)).encode()
+            + json.dumps(parsed.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest()
+        return root, parsed, text, body
 
     def new_work_dir() -> Path:
         uploads_dir.mkdir(parents=True, exist_ok=True)

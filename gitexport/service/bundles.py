@@ -8,6 +8,8 @@ tar.gz of regular files only, which any worker on any machine unpacks with :func
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import tarfile
 from pathlib import Path
@@ -26,17 +28,35 @@ def bundle_root(folder: Path) -> Path:
     raise DocumentError("the bundle holds no pipeline.json (at its top or in one top-level folder)")
 
 
+def _files(folder: Path) -> list[Path]:
+    return [p for p in sorted(Path(folder).rglob("*")) if p.is_file() and not p.is_symlink()]
+
+
+def digest(folder: Path) -> str:
+    """SHA-256 of the bundle's content (names and bytes), whatever archive carried it: two
+    uploads of the same bundle are the same body for ``Idempotency-Key``."""
+    h = hashlib.sha256()
+    for path in _files(folder):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def pack(folder: Path) -> bytes:
+    """The folder as a byte-deterministic tar.gz of its regular files."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
-        for path in sorted(Path(folder).rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                info = tar.gettarinfo(str(path), arcname=path.relative_to(folder).as_posix())
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mtime = 0
-                with path.open("rb") as fh:
-                    tar.addfile(info, fh)
+    with (
+        gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=6) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in _files(folder):
+            info = tar.gettarinfo(str(path), arcname=path.relative_to(folder).as_posix())
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            info.mode = 0o644
+            with path.open("rb") as fh:
+                tar.addfile(info, fh)
     return buf.getvalue()
 
 

@@ -1,0 +1,62 @@
+"""The ``responses``-based fake GitHub (tests/servers/github_api.py) served over real HTTP on
+127.0.0.1, so a ``gitexport serve`` subprocess can talk to it (GitHub Enterprise style:
+``http://127.0.0.1:<port>/api/v3``)."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from requests.structures import CaseInsensitiveDict
+
+
+class _Request:
+    def __init__(self, method: str, url: str, headers, body: bytes | None):
+        self.method, self.url, self.body = method, url, body
+        self.headers = CaseInsensitiveDict(headers)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        server = self.server
+        request = _Request(self.command, server.base_url + self.path, dict(self.headers), body)
+        with server.lock:  # the fake is not thread-safe
+            status, headers, payload = server.fake._dispatch(request)
+        data = payload.encode() if isinstance(payload, str) else (payload or b"")
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+
+
+class ForgeHttpServer:
+    def __init__(self, make_fake):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.api_url = self.base_url + "/api/v3"
+        self.fake = make_fake(self.api_url)
+        self.httpd.fake = self.fake
+        self.httpd.base_url = self.base_url
+        self.httpd.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> ForgeHttpServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

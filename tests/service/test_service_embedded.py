@@ -1,0 +1,187 @@
+"""``gitexport serve`` end to end, embedded mode: one command, no other server.
+
+A real uvicorn subprocess with two embedded workers, the canvas-like client of
+examples/canvas_client.py, the local provider (a bare repository) and the fake GitHub API over
+HTTP in front of the real git smart-HTTP + LFS server. Each export trains the penguins example.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import zipfile
+
+import pytest
+import requests
+from conftest import FAST_OPTIONS, SERVICE_KEY, tree_contains, wait_job
+
+from helpers import penguins_variant
+
+pytestmark = pytest.mark.slow
+
+
+def local_request(remote) -> dict:
+    return {"target": {"provider": "local", "repo": str(remote)}, "options": FAST_OPTIONS}
+
+
+def test_local_flow_preview_export_events_result(service, tmp_path, server_token):
+    client = service.client("alice")
+    remote = tmp_path / "remote" / "penguins.git"
+    request = local_request(remote)
+    v3, v4 = penguins_variant(tmp_path, 3, 0.5), penguins_variant(tmp_path, 4, 0.25)
+
+    preview = client.preview(v3, request)
+    assert preview["up_to_date"] is False and preview["plan"]["pipeline"]["version"] == 3
+    assert preview["files"] and all(f["change"] == "added" for f in preview["files"])
+
+    # The first export creates main; the token travels only in X-Forge-Token.
+    job = client.export(v3, request, token=server_token, idempotency_key="click-1")
+    assert job["state"] == "queued" and job["links"]["self"] == f"/v1/exports/{job['id']}"
+    events = list(client.events(job["id"]))
+    assert [e.id for e in events] == list(range(1, len(events) + 1))  # no gap, no repeat
+    assert events[-1].type == "result" and events[-2].data == {"state": "succeeded"}
+    phases = [e.data["phase"] for e in events if e.type == "phase"]
+    assert phases == [
+        "validate",
+        "plan",
+        "render",
+        "train",
+        "parity",
+        "commit",
+        "push",
+        "pull_request",
+        "done",
+    ]
+    progress = [e.data["progress"] for e in events if e.type == "phase"]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    first = client.job(job["id"])
+    assert first["state"] == "succeeded" and first["result"]["branch"] == "main"
+    assert first["result"] == events[-1].data
+    assert first["pipeline"] == {"id": "pl_penguins", "name": "Penguin species", "version": 3}
+
+    # Resuming: Last-Event-ID n gives every event after n, none twice.
+    tail = list(client.events(job["id"], after=4))
+    assert [e.id for e in tail] == [e.id for e in events[4:]]
+    r = requests.get(
+        service.url + first["links"]["events"] + "?after=2",
+        headers={"Authorization": f"Bearer {SERVICE_KEY}", "X-Canvas-User": "alice"},
+        timeout=30,
+    )
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert "id: 1\r\n" not in r.text and "id: 3\r\n" in r.text
+
+    # Same Idempotency-Key and body → the first job, no second one.
+    again = client.export(v3, request, token=server_token, idempotency_key="click-1")
+    assert again["id"] == job["id"]
+
+    # A re-export opens one pull request; the same pipeline again is up to date.
+    second = wait_job(client, client.export(v4, request, token=server_token)["id"])
+    assert second["state"] == "succeeded", second["error"]
+    assert second["result"]["pull_request"]["action"] == "opened"
+    same = wait_job(client, client.export(v4, request, token=server_token)["id"])
+    assert same["result"]["up_to_date"] is True
+    assert same["result"]["pull_request"]["number"] == second["result"]["pull_request"]["number"]
+    prs = json.loads((remote / "gitexport" / "pull-requests.json").read_text())
+    assert len(prs) == 1
+
+    # The preview now knows the repository: nothing to change.
+    assert client.preview(v4, request)["up_to_date"] is True
+
+    # The archive is the generated project.
+    with zipfile.ZipFile(io.BytesIO(client.archive(second["id"]))) as zf:
+        names = zf.namelist()
+    assert {".gitexport/plan.json", ".gitexport/lineage.json", "MODEL_CARD.md"} <= set(names)
+    assert any(n.startswith("src/") for n in names) and not any(".git/" in n for n in names)
+
+    # Newest first, paginated; another user sees nothing of alice's.
+    page1 = client.jobs(limit=2)
+    assert [j["id"] for j in page1["items"]] == [same["id"], second["id"]]
+    page2 = client.jobs(limit=2, cursor=page1["next_cursor"])
+    assert [j["id"] for j in page2["items"]] == [job["id"]] and page2["next_cursor"] is None
+    assert client.jobs(state="failed")["items"] == []
+    bob = service.client("bob")
+    assert bob.jobs()["items"] == []
+    for path in ("", "/events", "/archive"):
+        r = bob.session.get(f"{service.url}/v1/exports/{job['id']}{path}", timeout=10)
+        assert r.status_code == 404
+
+    # The human page: only through the signed link.
+    page = requests.get(first["links"]["page"], timeout=10)
+    assert page.status_code == 200 and "Penguin species" in page.text
+    tampered = first["links"]["page"].replace("sig=", "sig=0")
+    assert requests.get(tampered, timeout=10).status_code == 403
+    assert requests.get(f"{service.url}/exports/{job['id']}", timeout=10).status_code == 403
+
+    # The token is nowhere: not in the store, the state folder, the logs or the events.
+    service.stop()
+    needle = server_token.encode()
+    assert tree_contains(service.state_dir, needle) == []
+    assert server_token not in service.logs()
+    assert all(server_token not in json.dumps(e.data) for e in events)
+
+
+def test_github_flow_and_wrong_token(service, github, git_server, tmp_path, server_token):
+    client = service.client("carol")
+    request = {
+        "target": {"provider": "github", "repo": "octo/penguins", "base_url": github.api_url},
+        "options": FAST_OPTIONS,
+    }
+    results = []
+    for version, c in ((3, 0.5), (4, 0.25)):
+        job = client.export(penguins_variant(tmp_path, version, c), request, token=server_token)
+        done = wait_job(client, job["id"])
+        assert done["state"] == "succeeded", done["error"]
+        results.append(done["result"])
+    assert [r["status"] for r in results] == ["created", "pr_opened"]
+    assert results[1]["pull_request"]["url"] == "https://github.com/octo/penguins/pull/1"
+    assert len(github.fake.pulls["octo/penguins"]) == 1
+    assert set(git_server.heads("octo/penguins")) == {"main", "gitexport/pl_penguins"}
+
+    wrong = wait_job(
+        client,
+        client.export(penguins_variant(tmp_path, 5, 0.1), request, token="ghp_wrongtoken0000")[
+            "id"
+        ],
+    )
+    assert wrong["state"] == "failed" and wrong["error"]["code"] == "forge_auth"
+    assert "ghp_wrongtoken0000" not in json.dumps(wrong)
+
+    service.stop()
+    store = service.state_dir / "jobs.sqlite3"
+    assert store.exists()
+    for secret in (server_token, "ghp_wrongtoken0000"):
+        assert tree_contains(service.state_dir, secret.encode()) == []
+        assert secret not in service.logs()
+    dump = (
+        subprocess.run(["sqlite3", str(store), ".dump"], capture_output=True, text=True).stdout
+        if _has_sqlite3()
+        else ""
+    )
+    assert server_token not in dump
+
+
+def _has_sqlite3() -> bool:
+    import shutil
+
+    return shutil.which("sqlite3") is not None
+
+
+def test_broken_document_fails_with_its_problems(service, tmp_path):
+    client = service.client("dave")
+    bundle = penguins_variant(tmp_path, 3, 0.5)
+    doc = json.loads((bundle / "pipeline.json").read_text())
+    for node in doc["graph"]["nodes"]:
+        if node["type"] == "train_model":
+            node["data"]["config"]["model"] = "no_such_model"
+    (bundle / "pipeline.json").write_text(json.dumps(doc))
+    job = wait_job(client, client.export(bundle, local_request(tmp_path / "r.git"))["id"], 60)
+    assert job["state"] == "failed" and job["error"]["code"] == "invalid_document"
+    assert job["error"]["problems"] and all("where" in p for p in job["error"]["problems"])
+    events = list(client.events(job["id"]))
+    assert events[-1].type == "error" and events[-1].data == job["error"]
+    # The preview refuses it at once, with the same problems.
+    with pytest.raises(Exception) as info:
+        client.preview(bundle, local_request(tmp_path / "r.git"))
+    assert info.value.status == 422
+    assert info.value.body["error"]["problems"] == job["error"]["problems"]
