@@ -163,11 +163,13 @@ def _clean_env(venv: Path | None = None) -> dict:
     return env
 
 
-def _run(args, cwd: Path, venv: Path | None = None) -> subprocess.CompletedProcess:
+def _run(
+    args, cwd: Path, venv: Path | None = None, extra_env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(a) for a in args],
         cwd=cwd,
-        env=_clean_env(venv),
+        env=_clean_env(venv) | (extra_env or {}),
         capture_output=True,
         text=True,
         timeout=SUBPROCESS_TIMEOUT,
@@ -331,6 +333,29 @@ def test_ruff_is_clean(session, venv, name):
     assert fmt.returncode == 0, fmt.stdout[-4000:] + fmt.stderr[-2000:]
 
 
+def test_project_installs_editable(session, tmp_path):
+    """``pip install -e .`` (the README's setup) makes ``src`` importable from anywhere."""
+    root = _project(session, "telco_churn")
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert pyproject["build-system"]["build-backend"] == "setuptools.build_meta"
+    env = tmp_path / "venv"
+    assert _run([sys.executable, "-m", "venv", env], cwd=tmp_path).returncode == 0
+    python = env / "bin" / "python"
+    # --no-deps: this checks the packaging; the session venv holds the dependencies.
+    proc = _run([python, "-m", "pip", "install", "-q", "--no-deps", "-e", root], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    where = "import importlib.util as u; print(u.find_spec('src.config').origin)"
+    proc = _run([python, "-c", where], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert Path(proc.stdout.strip()).resolve() == (root / "src" / "config.py").resolve()
+    # Nothing in the project patches sys.path or silences E402 any more.
+    for path in root.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "sys.path" not in text and "E402" not in text, path
+    for path in root.rglob("*.ipynb"):
+        assert "sys.path" not in path.read_text(encoding="utf-8"), path
+
+
 PREDICT_GOLDEN = """
 import json, sys
 from src.models.predict import ModelPredictor
@@ -349,11 +374,15 @@ def test_retraining_reproduces_the_shipped_model(session, venv, name, tmp_path):
     data = session.planned[name].data_path.resolve()
     python = venv / "bin" / "python"
     script, module = tmp_path / "script", tmp_path / "module"
-    for args in (
-        [python, "src/models/train.py", "--data", data, "--output-dir", script],
-        [python, "-m", "src.models.train", "--data", data, "--output-dir", module],
+    # The script form needs the project installed (``pip install -e .``, which
+    # test_project_installs_editable checks); the session venv serves several projects that
+    # all provide ``src``, so the project is put on the path the way the install would.
+    installed = {"PYTHONPATH": str(root)}
+    for args, env in (
+        ([python, "src/models/train.py", "--data", data, "--output-dir", script], installed),
+        ([python, "-m", "src.models.train", "--data", data, "--output-dir", module], {}),
     ):
-        proc = _run(args, cwd=root)
+        proc = _run(args, cwd=root, extra_env=env)
         assert proc.returncode == 0, proc.stderr[-4000:]
     proc = _run([python, "-c", PREDICT_GOLDEN, root, script, module], cwd=root)
     assert proc.returncode == 0, proc.stderr[-4000:]

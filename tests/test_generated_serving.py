@@ -362,11 +362,14 @@ def test_generated_api_tests_pass(projects, example, variant):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
-def test_notebooks_run(projects, example):
+def test_notebooks_run(projects, example, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     root = projects.tree(example)
+    # The notebooks import the installed project (``pip install -e .``); the kernel gets the
+    # path that install gives, as gitexport's environment holds several projects' ``src``.
+    monkeypatch.setenv("PYTHONPATH", str(root))
     for rel in NOTEBOOKS:
         notebook = nbformat.read(root / rel, as_version=4)
         client = nbclient.NotebookClient(
