@@ -228,7 +228,7 @@ def preview(
     up_to_date = (
         previous is not None
         and not rendered_changed
-        and _same_export_identity(previous.lineage, planned)
+        and _same_export_identity(previous.lineage, planned, options, target_provider)
     )
     entries = []
     for path in sorted((set(files) | set(changed)) - set(TRAINED_FILES)):
@@ -295,6 +295,11 @@ def export(
 
     rep = reporter(progress, cancel, EXPORT_PHASES)
     repo_dir = Path(repo_dir)
+    rep.enter("validate", "reading the pipeline document")
+    unchanged = _unchanged_export(bundle, repo_dir, options)
+    if unchanged is not None:
+        rep.finish("up to date")
+        return unchanged
     built = build(bundle, options, progress=rep, budget=budget)
     rep.enter("commit", f"committing into {repo_dir}")
     outcome = git.export_to_repo(
@@ -444,17 +449,63 @@ def render_tree(
     return render_project(planned.plan, render, assets)
 
 
-def _same_export_identity(previous_lineage: bytes | None, planned: PlannedBundle) -> bool:
-    """Whether the last export was made from the same graph, data, templates and exporter."""
+def _same_export_identity(
+    previous_lineage: bytes | None,
+    planned: PlannedBundle,
+    options: ExportOptions,
+    target_provider: str | None,
+) -> bool:
+    """Whether the last export was made from the same graph, data, templates, exporter and
+    options."""
     from gitexport.build import export_identity
 
-    if not previous_lineage:
-        return False
+    new = export_identity(planned, options.render_options(target_provider))
+    return _lineage_export_id(previous_lineage) == new
+
+
+def _lineage_export_id(lineage: bytes | None) -> str | None:
+    if not lineage:
+        return None
     try:
-        old = json.loads(previous_lineage)
-    except ValueError:
-        return False
-    return old.get("export_id") == export_identity(planned)
+        return json.loads(lineage).get("export_id")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _unchanged_export(
+    bundle: Bundle, repo_dir: Path, options: ExportOptions
+) -> ExportResult | None:
+    """The result of re-exporting an unchanged pipeline, decided by digests alone (no
+    planning, rendering, training or ML import); None when an export is needed."""
+    from gitexport import git
+    from gitexport.identity import bundle_identity
+
+    if not (repo_dir / ".git").exists():
+        return None
+    path = bundle.bundle.root if not isinstance(bundle, (str, Path)) else Path(bundle)
+    pipeline_id, export_id = bundle_identity(path, options)
+    record = git.last_export(repo_dir)
+    if record is None or _lineage_export_id(record.lineage) != export_id:
+        return None
+    if options.merge and not record.on_main:
+        return None  # the export waits on its branch: the full path merges it
+    metrics = json.loads(
+        git.read_export_file(repo_dir, record.commit, "models/metrics.json") or "{}"
+    )
+    lineage = json.loads(record.lineage)
+    return ExportResult(
+        pipeline=PipelineRef(
+            id=pipeline_id, name=lineage.get("pipeline_name", ""), version=record.pipeline_version
+        ),
+        status="up_to_date",
+        repo=str(repo_dir),
+        commit=record.commit,
+        branch=record.branch,
+        main=git.main_commit(repo_dir),
+        up_to_date=True,
+        parity=lineage.get("parity"),
+        metrics={k: metrics.get(k) for k in ("test", "cv")},
+    )
 
 
 def history(repo_dir: Path | str) -> list[ExportRecord]:

@@ -7,7 +7,6 @@ away; what comes back is the finished tree as ``{path: bytes}`` plus a report.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -16,12 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from gitexport import __version__
+from gitexport import __version__, identity
 from gitexport.catalog import load_catalog
 from gitexport.errors import BudgetExceeded, ParityError, UserError
 from gitexport.git import release_tag
@@ -91,39 +90,6 @@ class BuiltProject:
 
 
 # --- inputs computed at the edge ------------------------------------------------------
-
-
-def canonical_graph_digest(raw_document: dict) -> str:
-    """SHA-256 of the graph as the model sees it (positions and editor state left out)."""
-    graph = raw_document.get("graph", {})
-    nodes = sorted(
-        (
-            {
-                "id": n.get("id"),
-                "type": n.get("type"),
-                "label": (n.get("data") or {}).get("label", ""),
-                "config": (n.get("data") or {}).get("config", {}),
-                "disabled": bool((n.get("data") or {}).get("disabled", False)),
-            }
-            for n in graph.get("nodes", [])
-        ),
-        key=lambda n: str(n["id"]),
-    )
-    edges = sorted((e.get("source"), e.get("target")) for e in graph.get("edges", []))
-    canonical = json.dumps(
-        {"nodes": nodes, "edges": edges, "export": raw_document.get("export", {})},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-# --- training in a staging folder ----------------------------------------------------
 
 
 def _write_tree(root: Path, files: dict[str, bytes]) -> None:
@@ -379,7 +345,7 @@ def build_project(
         lines.append("(--allow-parity-drift exports anyway)")
         raise ParityError("\n".join(lines))
 
-    lineage = lineage_facts(planned, artifacts)
+    lineage = lineage_facts(planned, artifacts, options)
     report = {
         "metrics": metrics,
         "parity": None if parity is None else parity.to_dict(),
@@ -429,7 +395,9 @@ def release_artifacts(
     return files, removed
 
 
-def lineage_facts(planned: PlannedBundle, artifacts: dict[str, bytes]) -> dict:
+def lineage_facts(
+    planned: PlannedBundle, artifacts: dict[str, bytes], options: RenderOptions
+) -> dict:
     """What the commit trailers and .gitexport/lineage.json record (no wall-clock time)."""
     plan = planned.plan
     facts = {
@@ -438,10 +406,10 @@ def lineage_facts(planned: PlannedBundle, artifacts: dict[str, bytes]) -> dict:
         "pipeline_version": plan.pipeline.version,
         "canvas_owner": plan.pipeline.owner,
         "canvas_updated_at": plan.pipeline.updated_at,
-        "graph_sha256": canonical_graph_digest(planned.bundle.raw),
+        "graph_sha256": identity.canonical_graph_digest(planned.bundle.raw),
         "data_sha256": plan.source.sha256,
         "model_sha256": {
-            rel: sha256_bytes(artifacts[rel])
+            rel: identity.sha256_bytes(artifacts[rel])
             for rel in ("models/trained/model.joblib",)
             if rel in artifacts
         },
@@ -450,22 +418,18 @@ def lineage_facts(planned: PlannedBundle, artifacts: dict[str, bytes]) -> dict:
         "catalog_version": load_catalog().version,
         "document_catalog_version": plan.catalog_version,
     }
-    facts["export_id"] = export_identity(planned)
+    facts["export_id"] = export_identity(planned, options)
     return facts
 
 
-def export_identity(planned: PlannedBundle) -> str:
-    """What makes two exports the same (known before training: no model digest in it)."""
+def export_identity(planned: PlannedBundle, options: RenderOptions) -> str:
+    """The export id (:mod:`gitexport.identity`) of a planned bundle and its options."""
     plan = planned.plan
-    identity = json.dumps(
-        {
-            "pipeline_id": plan.pipeline.id,
-            "pipeline_version": plan.pipeline.version,
-            "graph_sha256": canonical_graph_digest(planned.bundle.raw),
-            "data_sha256": plan.source.sha256,
-            "template_sha256": template_digest(),
-            "gitexport_version": __version__,
-        },
-        sort_keys=True,
+    return identity.export_identity(
+        pipeline_id=plan.pipeline.id,
+        pipeline_version=plan.pipeline.version,
+        graph_sha256=identity.canonical_graph_digest(planned.bundle.raw),
+        data_sha256=plan.source.sha256,
+        template_sha256=template_digest(),
+        render_options=asdict(options),
     )
-    return hashlib.sha256(identity.encode()).hexdigest()[:16]

@@ -285,6 +285,15 @@ def read_history(repo_dir: Path) -> list[ExportRecord]:
         return _history(repo)
 
 
+def main_commit(repo_dir: Path) -> str | None:
+    """The commit ``main`` points at (None: no repository or no ``main`` yet)."""
+    repo = _open_repo(Path(repo_dir))
+    if repo is None:
+        return None
+    with repo:
+        return _resolve(repo, MAIN_REF)
+
+
 def last_export(repo_dir: Path) -> ExportRecord | None:
     """The newest export, with the ``.gitexport/lineage.json`` it committed (if any)."""
     repo = _open_repo(Path(repo_dir))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -185,6 +186,20 @@ def test_export_reports_every_phase_in_order_and_results_round_trip(tmp_path):
     # Unchanged pipeline: the preview says so without training, and the export agrees.
     preview = api.preview(api.example("penguins"), repo_dir=tmp_path / "repo")
     assert preview.up_to_date and {f.change for f in preview.files} == {"unchanged"}
+    # An unchanged re-export is decided by digests: no planning, no training, no ML import.
+    probe = (
+        "import sys; from gitexport import api; "
+        f"r = api.export(api.example('penguins'), {str(tmp_path / 'repo')!r}); "
+        "print(r.status, sorted(m for m in ('pandas', 'sklearn', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split(maxsplit=1)
+    assert out == ["up_to_date", "[]\n"]
+    # Other options make another export (its id covers them).
+    other = api.export(api.example("penguins"), tmp_path / "repo", api.ExportOptions(docker=False))
+    assert other.status == "merged"
+
     # A changed hyperparameter: the config changes, the summary names it.
     changed = api.preview(penguins_variant(tmp_path, 4, 0.25), repo_dir=tmp_path / "repo")
     assert not changed.up_to_date

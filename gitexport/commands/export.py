@@ -52,9 +52,7 @@ def run(args) -> int:
     options = export_options(
         args, ci_provider=args.ci_provider, merge=not args.no_merge, adopt=args.adopt
     )
-    bundle = api.load(bundle_path(args))
-    for warning in bundle.plan.warnings:
-        warn(warning)
+    bundle = bundle_path(args)
     progress = ProgressLine(enabled=None if not args.json else False)
     try:
         if args.dry_run:
@@ -68,6 +66,8 @@ def run(args) -> int:
         if args.out:
             result = api.export(bundle, args.out, options, progress=progress, budget=budget(args))
             data = result.to_dict()
+            for warning in result.warnings:
+                warn(warning)
             if args.zip:
                 if args.zip_with_git:
                     api.archive(args.out, args.zip, include_git=True)
@@ -76,6 +76,8 @@ def run(args) -> int:
                 data["zip"] = str(args.zip)
         else:
             built = api.build(bundle, options, progress=progress, budget=budget(args))
+            for warning in built.plan.warnings:
+                warn(warning)
             api.archive(built, args.zip)
             data = {
                 "pipeline": api.PipelineRef(

@@ -92,9 +92,7 @@ def run(args) -> int:
         installation_id=args.installation_id,
     )
     options = export_options(args, adopt=args.adopt)
-    bundle = api.load(bundle_path(args))
-    for warning in bundle.plan.warnings:
-        warn(warning)
+    bundle = bundle_path(args)
     progress = ProgressLine(enabled=None if not args.json else False)
     try:
         result = api.push(
@@ -108,7 +106,7 @@ def run(args) -> int:
         )
     finally:
         progress.close()
-    for warning in result.warnings[len(bundle.plan.warnings) :]:
+    for warning in result.warnings:
         warn(warning)
     if args.json:
         print_json(result.to_dict())
