@@ -340,7 +340,10 @@ def _transformer_file_used(path: str, modules: dict[str, list[str]]) -> bool:
 
 def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None) -> dict[str, Any]:
     source = plan.source
-    sample_name = PurePosixPath(source.file_name).stem + ".csv"
+    # the sample keeps the source's format (gitexport.sample): its types survive the round trip
+    sample_name = PurePosixPath(source.file_name).stem + (
+        ".parquet" if source.file_format == "parquet" else ".csv"
+    )
     uses_imblearn = any(s.role in ("row_filter", "sampler") for s in plan.steps)
     calls = [s.call for s in plan.steps] + [
         Call(module=plan.model.estimator.module, name=plan.model.estimator.name),

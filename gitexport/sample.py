@@ -4,10 +4,11 @@ The sample is read back by the generated ``src/data/data_loader.py`` with the so
 read options (``plan.source.read_options``: the canvas's ``delimiter`` and ``encoding``), so
 it is written with the same ones: a ``;`` source ships a ``;`` sample, a latin-1 source a
 latin-1 one. Writing it as plain UTF-8 CSV split no column and turned ``Dréam`` into
-``DrÃ©am`` while the project's tests still passed. A Parquet source's sample is a CSV read
-with pandas' defaults (the loader picks the reader by the file's suffix; ``read_options`` is
-empty). :func:`sample_bytes` reads what it wrote back the loader's way and refuses to ship a
-sample that does not load to the same rows.
+``DrÃ©am`` while the project's tests still passed. A Parquet source ships a Parquet sample
+(``data/sample/<name>.parquet``; the loader picks the reader by the suffix): as CSV, a
+zero-padded code ``"01234"`` came back as the number 1234 and dates as text.
+:func:`sample_bytes` reads what it wrote back the loader's way and refuses to ship a sample
+that does not load to the same rows.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def csv_bytes(frame: pd.DataFrame, read_options: dict | None = None) -> bytes:
 def sample_bytes(plan: ExportPlan, sample: pd.DataFrame) -> bytes:
     """The shipped sample file: ``sample`` written with the source's read options, checked
     to read back (the generated loader's way) as the rows plain CSV gives."""
-    options = dict(plan.source.read_options) if plan.source.file_format == "csv" else {}
     where = f"data source {plan.source.id!r}, options"
+    if plan.source.file_format == "parquet":
+        return _parquet_bytes(sample, where)
+    options = dict(plan.source.read_options)
     try:
         data = csv_bytes(sample, options)
     except (UnicodeError, LookupError, ValueError, TypeError) as exc:
@@ -94,4 +97,20 @@ def sample_bytes(plan: ExportPlan, sample: pd.DataFrame) -> bytes:
                     f"({first}); export with --data none or change the options",
                 )
             ) from None
+    return data
+
+
+def _parquet_bytes(sample: pd.DataFrame, where: str) -> bytes:
+    buffer = io.BytesIO()
+    sample.to_parquet(buffer, index=False)
+    data = buffer.getvalue()
+    try:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(io.BytesIO(data)), sample.reset_index(drop=True)
+        )
+    except AssertionError as exc:  # an object column of mixed types, say
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "differs"
+        raise DocumentError(
+            Problem(where, f"the sample does not read back from Parquet as the same rows ({first})")
+        ) from None
     return data

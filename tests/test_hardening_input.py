@@ -260,6 +260,30 @@ def test_sample_reads_back_with_the_generated_loader_as_the_source_rows(
     assert "Dréam; a, b" in set(shipped["note"])
 
 
+def test_parquet_sample_keeps_the_sources_types(tmp_path, monkeypatch):
+    doc = base_pipeline()
+    doc["data_sources"] = [
+        {"id": "ds_1", "name": "data", "type": "parquet", "path": "data/data.parquet"}
+    ]
+    frame = hostile_frame()
+    frame["id"] = [f"{i:05d}" for i in range(len(frame))]  # codes that look like numbers
+    frame["signup"] = pd.to_datetime(frame["signup"])
+    bundle = write_bundle(tmp_path / "bundle", doc, frame, name="data.parquet")
+    planned = plan_bundle(bundle)
+    sample = sample_rows(planned.plan, planned.frame)
+    files = render_project(
+        planned.plan, RenderOptions(), Assets(sample_csv=sample_bytes(planned.plan, sample))
+    )
+    assert "data/sample/data.parquet" in files
+    project = tmp_path / "project"
+    for rel, content in files.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_bytes(content)
+    shipped = load_with_generated_loader(project, monkeypatch)
+    pd.testing.assert_frame_equal(shipped, sample.reset_index(drop=True))
+    assert shipped["id"].iloc[0] == "00000"
+
+
 def test_a_sample_the_options_cannot_carry_is_refused_not_shipped(tmp_path):
     # a regular-expression delimiter reads, but no CSV writer writes it
     doc = base_pipeline()
