@@ -180,3 +180,18 @@ def penguins_variant(tmp_path: Path, version: int, c: float) -> Path:
         doc["results"].pop("reference_predictions")
         (target / "pipeline.json").write_text(json.dumps(doc, indent=2))
     return target
+
+
+def training_processes() -> list[int]:
+    """PIDs of running generated-project trainings (`python -m src.models.train`)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"src.models.train" in argv:
+            pids.append(int(proc.name))
+    return pids
