@@ -51,12 +51,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
-from typing import IO, Literal, Self
+from typing import Literal, Self
 
-from git import Repo
-from git.exc import InvalidGitRepositoryError, NoSuchPathError
-from gitdb import IStream
+from gitdb import IStream, LooseObjectDB
 
+from gitexport import gitcmd
 from gitexport import trailers as tr
 from gitexport.errors import UserError
 
@@ -322,7 +321,7 @@ def seed_from_remote(target: Path, fetch: Callable[[Path], Mapping[str, str]]) -
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        with Repo.init(staging, initial_branch=MAIN) as repo:
+        with Repo.init(staging) as repo:
             _install_lfs(repo)
             heads = dict(fetch(staging))
             if MAIN not in heads:
@@ -330,7 +329,7 @@ def seed_from_remote(target: Path, fetch: Callable[[Path], Mapping[str, str]]) -
                 return False
             for branch, commit in heads.items():
                 _git(repo, "update-ref", f"refs/heads/{branch}", commit)
-            _git(repo, "checkout", "-q", "-f", MAIN, env={**os.environ, "GIT_LFS_SKIP_SMUDGE": "1"})
+            _git(repo, "checkout", "-q", "-f", MAIN, env={"GIT_LFS_SKIP_SMUDGE": "1"})
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -385,6 +384,37 @@ def write_zip(
 # --------------------------------------------------------------------------- git runner
 
 
+class Repo:
+    """A local repository: its top level, its git directory, and its loose-object store.
+
+    Every command runs through :func:`gitexport.gitcmd.run` (scrubbed environment), in the
+    top level, so git finds this repository and no other.
+    """
+
+    def __init__(self, working_dir: Path | str, git_dir: Path | str):
+        self.working_dir = str(working_dir)
+        self.git_dir = str(git_dir)
+        self._odb: LooseObjectDB | None = None
+
+    @classmethod
+    def init(cls, path: Path) -> Repo:
+        path = Path(path)
+        gitcmd.run(["init", "-q", "-b", MAIN, str(path)])
+        return cls(path, path / ".git")
+
+    @property
+    def odb(self) -> LooseObjectDB:
+        if self._odb is None:
+            self._odb = LooseObjectDB(os.path.join(self.git_dir, "objects"))
+        return self._odb
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._odb = None
+
+
 def _git(
     repo: Repo,
     *args: str,
@@ -394,39 +424,17 @@ def _git(
 ) -> tuple[int, bytes]:
     """Run one git command in ``repo``; returns (exit status, stdout bytes).
 
-    A thin layer over GitPython's ``execute`` so that stdin can be fed from memory and
-    exit statuses that carry meaning (merge-tree's 1 = conflicts) are not exceptions.
+    Exit statuses that carry meaning (merge-tree's 1 = conflicts) are listed in *ok* and are
+    not exceptions; *env* adds to the scrubbed environment (a private index, an identity).
     """
-    stdin = _bytes_stream(input) if input is not None else None
     try:
-        status, out, err = repo.git.execute(
-            ["git", *args],
-            istream=stdin,
-            env=dict(env) if env else None,
-            with_extended_output=True,
-            with_exceptions=False,
-            stdout_as_string=False,
-            strip_newline_in_stdout=False,
-        )
-    finally:
-        if stdin is not None:
-            stdin.close()
-    if status not in ok:
-        message = err.decode("utf-8", "replace") if isinstance(err, bytes) else err
-        raise GitError(f"git {' '.join(args)} failed ({status}): {message.strip()}")
-    return status, out
+        return gitcmd.run(args, cwd=repo.working_dir, input=input, env=env, ok=ok)
+    except gitcmd.GitCommandError as exc:
+        raise GitError(str(exc)) from None
 
 
 def _git_text(repo: Repo, *args: str, **kwargs) -> str:
     return _git(repo, *args, **kwargs)[1].decode("utf-8", "replace").strip()
-
-
-def _bytes_stream(data: bytes) -> IO[bytes]:
-    # GitPython hands ``istream`` straight to Popen, which needs a real file descriptor.
-    stream = tempfile.TemporaryFile()  # noqa: SIM115 - _git closes it after the command
-    stream.write(data)
-    stream.seek(0)
-    return stream
 
 
 def _open_repo(repo_dir: Path) -> Repo | None:
@@ -434,9 +442,17 @@ def _open_repo(repo_dir: Path) -> Repo | None:
     if not (repo_dir / ".git").exists():
         return None
     try:
-        return Repo(repo_dir)
-    except (InvalidGitRepositoryError, NoSuchPathError):
+        status, out = gitcmd.run(
+            ["rev-parse", "--absolute-git-dir", "--show-toplevel"], cwd=repo_dir, ok=(0, 128)
+        )
+    except (gitcmd.GitCommandError, OSError):
         return None
+    lines = out.decode("utf-8", "surrogateescape").splitlines()
+    if status != 0 or len(lines) != 2:
+        return None
+    if Path(lines[1]).resolve() != Path(repo_dir).resolve():
+        return None
+    return Repo(repo_dir, lines[0])
 
 
 def _resolve(repo: Repo, ref: str) -> str | None:
@@ -538,7 +554,7 @@ def _export_into_new_dir(target: Path, request: ExportRequest) -> ExportOutcome:
     staging = parent / _staging_name(target.name, os.getpid())
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        with Repo.init(staging, initial_branch=MAIN) as repo:
+        with Repo.init(staging) as repo:
             outcome = _export_in_repo(repo, request, previous=None, merge=True)
         _crash_point("before-rename")
         try:
@@ -996,19 +1012,36 @@ def _history(repo: Repo) -> list[ExportRecord]:
 
 
 def _read_blob(repo: Repo, commit: str, path: str) -> bytes | None:
-    try:
-        return repo.commit(commit).tree[path].data_stream.read()
-    except KeyError:
-        return None
+    # 128: no such path in that commit (or not a file there).
+    status, out = _git(repo, "cat-file", "blob", f"{commit}:{path}", ok=(0, 128))
+    return out if status == 0 else None
 
 
 def _tree_files(repo: Repo, commit: str) -> dict[str, bytes]:
     """Every file of a commit, as stored (LFS files as their pointers)."""
-    return {
-        item.path: item.data_stream.read()
-        for item in repo.commit(commit).tree.traverse()
-        if item.type == "blob"
-    }
+    _, listing = _git(repo, "ls-tree", "-r", "-z", "--full-tree", commit)
+    entries = []
+    for record in listing.decode("utf-8", "surrogateescape").split("\0"):
+        if record:
+            meta, path = record.split("\t", 1)
+            _, kind, sha = meta.split(" ")
+            if kind == "blob":
+                entries.append((path, sha))
+    if not entries:
+        return {}
+    _, out = _git(
+        repo, "cat-file", "--batch", input="".join(f"{sha}\n" for _, sha in entries).encode()
+    )
+    files, pos = {}, 0
+    for path, sha in entries:
+        header_end = out.index(b"\n", pos)
+        got, _, size = out[pos:header_end].decode().split(" ")
+        if got != sha:
+            raise GitError(f"git cat-file answered {got} for {sha}")
+        start = header_end + 1
+        files[path] = out[start : start + int(size)]
+        pos = start + int(size) + 1
+    return files
 
 
 # --------------------------------------------------------------------------- diffs

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import re
-import signal
 import subprocess
 import tempfile
 import threading
@@ -30,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from gitexport import gitcmd
 from gitexport.errors import (
     ForgeAuthError,
     ForgeError,
@@ -299,28 +298,15 @@ class GitRemote:
         return config
 
     def _env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("GIT_CONFIG_", "GITEXPORT_GIT_"))
-            and k
-            not in (
-                "GIT_ASKPASS",
-                "SSH_ASKPASS",
-                "GIT_DIR",
-                "GIT_WORK_TREE",
-                "GIT_INDEX_FILE",
-                "GIT_CONFIG_PARAMETERS",
-            )
-        }
-        env.update(
-            GIT_TERMINAL_PROMPT="0",
-            GIT_ASKPASS="",
-            SSH_ASKPASS="",
-            GCM_INTERACTIVE="never",
-            GIT_LFS_SKIP_SMUDGE="1",
-            LC_ALL="C",
-            LANGUAGE="C",
+        # gitcmd scrubs GIT_DIR & co, injected configuration and askpass helpers first.
+        env = gitcmd.clean_env(
+            {
+                "GIT_TERMINAL_PROMPT": "0",
+                "GIT_ASKPASS": "",
+                "SSH_ASKPASS": "",
+                "GCM_INTERACTIVE": "never",
+                "GIT_LFS_SKIP_SMUDGE": "1",
+            }
         )
         config = self._config()
         env["GIT_CONFIG_COUNT"] = str(len(config))
@@ -358,28 +344,19 @@ class GitRemote:
         check: bool,
         input: bytes | None,
     ) -> subprocess.CompletedProcess:
-        argv = ["git", *args]
         timeout = self.timeout if timeout is None else timeout
-        log.debug("running %s", " ".join(argv))
-        proc = subprocess.Popen(
-            argv,
-            cwd=self.repo_dir,
-            env=env,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # so a timeout kills git-remote-http and git-lfs too
-        )
+        log.debug("running git %s", " ".join(args))
         try:
-            out, err = proc.communicate(input=input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.communicate()
+            proc = gitcmd.execute(
+                args, cwd=self.repo_dir, input=input, timeout=timeout, replace_env=env
+            )
+        except gitcmd.GitTimeout:
             raise GitTransientError(
                 f"git {args[0]} to {public_url(self.url)} timed out after {timeout:.0f}s"
             ) from None
+        out, err = proc.stdout, proc.stderr
         result = subprocess.CompletedProcess(
-            argv,
+            proc.args,
             proc.returncode,
             out.decode("utf-8", "replace"),
             redact(err.decode("utf-8", "replace"), self._secret()),
@@ -529,10 +506,3 @@ def _parse_porcelain(stdout: str) -> list[RefStatus]:
 def _tail(stderr: str, lines: int = 6) -> str:
     keep = [ln for ln in stderr.strip().splitlines() if ln.strip()][-lines:]
     return "\n".join("  " + ln for ln in keep)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()

@@ -30,13 +30,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gitexport import git
+from gitexport import git, gitcmd
 from gitexport.build import BuiltProject
 from gitexport.changes import change_summary
 from gitexport.errors import ConflictError, ForgeUnavailableError, UserError
@@ -428,27 +427,14 @@ def _make_plan(
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> str | None:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_plain_env(),
-        check=False,
-    )
-    if proc.returncode != 0:
+    try:
+        return gitcmd.run(["-C", str(repo), *args], timeout=120)[1].decode("utf-8", "replace")
+    except gitcmd.GitCommandError as exc:
         if check:
-            raise UserError(f"git {' '.join(args)} failed in {repo}: {redact(proc.stderr.strip())}")
+            raise UserError(
+                f"git {' '.join(args)} failed in {repo}: {redact(exc.stderr.strip())}"
+            ) from None
         return None
-    return proc.stdout
-
-
-def _plain_env() -> dict[str, str]:
-    import os
-
-    env = dict(os.environ)
-    env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0")
-    return env
 
 
 def _rev(repo: Path, ref: str) -> str | None:
@@ -457,14 +443,10 @@ def _rev(repo: Path, ref: str) -> str | None:
 
 
 def _is_ancestor(repo: Path, a: str, b: str) -> bool:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "merge-base", "--is-ancestor", a, b],
-        capture_output=True,
-        timeout=120,
-        env=_plain_env(),
-        check=False,
+    status, _ = gitcmd.run(
+        ["-C", str(repo), "merge-base", "--is-ancestor", a, b], ok=(0, 1, 128), timeout=120
     )
-    return proc.returncode == 0
+    return status == 0
 
 
 def _trailer(repo: Path, commit: str, key: str) -> str | None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from gitexport import gitcmd
 from gitexport.errors import UserError
 from gitexport.git_remote import Credentials
 
@@ -63,31 +63,21 @@ class LocalProvider:
         return (out or "").strip() == "true" and (self.path / "HEAD").exists()
 
     def _init(self) -> None:
-        proc = subprocess.run(
-            ["git", "init", "--bare", "-q", "-b", "main", str(self.path)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise UserError(f"could not create {self.path}: {proc.stderr.strip()}")
+        try:
+            gitcmd.run(["init", "--bare", "-q", "-b", "main", str(self.path)], timeout=60)
+        except gitcmd.GitCommandError as exc:
+            raise UserError(f"could not create {self.path}: {exc.stderr.strip()}") from None
 
     def _git(self, *args: str, check: bool = True) -> str | None:
-        proc = subprocess.run(
-            ["git", "--git-dir", str(self.path), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if proc.returncode != 0:
+        try:
+            out = gitcmd.run(["--git-dir", str(self.path), *args], timeout=60)[1]
+        except gitcmd.GitCommandError as exc:
             if check:
                 raise UserError(
-                    f"git {' '.join(args)} failed in {self.path}: {proc.stderr.strip()}"
-                )
+                    f"git {' '.join(args)} failed in {self.path}: {exc.stderr.strip()}"
+                ) from None
             return None
-        return proc.stdout
+        return out.decode("utf-8", "replace")
 
     def git_credentials(self) -> Credentials | None:
         return None
