@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +123,11 @@ def start_service(tmp: Path, *, workers: int = 2, extra_workers: int = 0, **env_
         time.sleep(0.2)
     service = Service(url, state, env, api)
     for i in range(extra_workers):
-        service.workers.append(spawn(["worker", "--concurrency", "1"], env, tmp / f"worker{i}.log"))
+        # Each worker has its own state folder, as on another machine.
+        worker_env = {**env, "GITEXPORT_STATE_DIR": str(tmp / f"worker{i}-state")}
+        service.workers.append(
+            spawn(["worker", "--concurrency", "1"], worker_env, tmp / f"worker{i}.log")
+        )
     return service
 
 
@@ -236,21 +241,20 @@ def _pg_bin() -> Path:
 
 
 @pytest.fixture
-def postgres(tmp_path):
-    """A throw-away PostgreSQL cluster in *tmp_path*; as root, run as the unprivileged
+def postgres():
+    """A throw-away PostgreSQL cluster in a temporary folder; as root, run as the unprivileged
     ``postgres`` user of the Debian package (PostgreSQL refuses to run as root)."""
     bindir = _pg_bin()
-    data = tmp_path / "pgdata"
-    sock = tmp_path / "pgsock"
+    # Not under pytest's tmp_path: its parents are root-only, and postgres must reach it.
+    root = Path(tempfile.mkdtemp(prefix="gitexport-pg-"))
+    data, sock = root / "data", root / "sock"
     sock.mkdir()
     port = free_port()
     run_as: list[str] = []
     if os.geteuid() == 0:
-        user = "postgres"
-        shutil.chown(tmp_path, user)
-        os.chmod(tmp_path, 0o755)
-        shutil.chown(sock, user)
-        run_as = ["runuser", "-u", user, "--"]
+        for path in (root, sock):
+            shutil.chown(path, "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
         [
             *run_as,
@@ -275,7 +279,7 @@ def postgres(tmp_path):
             "-D",
             str(data),
             "-l",
-            str(tmp_path / "pg.log"),
+            str(root / "pg.log"),
             "-w",
             "-o",
             f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off",
@@ -284,26 +288,29 @@ def postgres(tmp_path):
         check=True,
         capture_output=True,
     )
-    subprocess.run(
-        [
-            str(bindir / "createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-U",
-            "gitexport",
-            "gitexport",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    yield {
-        "url": f"postgresql://gitexport@127.0.0.1:{port}/gitexport",
-        "bindir": bindir,
-        "port": port,
-    }
-    subprocess.run(
-        [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-        capture_output=True,
-    )
+    try:
+        subprocess.run(
+            [
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "gitexport",
+                "gitexport",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        yield {
+            "url": f"postgresql://gitexport@127.0.0.1:{port}/gitexport",
+            "bindir": bindir,
+            "port": port,
+        }
+    finally:
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
