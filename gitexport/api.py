@@ -89,6 +89,7 @@ TRAINED_FILES = (
     ".gitexport/lineage.json",
     "README.md",
     "MODEL_CARD.md",
+    "reports/model_report.html",
 )
 
 DEFAULT_OPTIONS = ExportOptions()
@@ -224,17 +225,22 @@ def preview(
     changed = {c.path: c.status for c in changes} if repo else dict.fromkeys(files, "added")
     previous = git.last_export(repo) if repo is not None else None
     previous_files = set(git.tree_paths(repo, previous.commit)) if previous else set()
-    rendered_changed = any(p not in TRAINED_FILES for p in changed)
+    # The figures drawn from the metrics (gitexport.figures): as many as the last export had.
+    trained = (
+        *TRAINED_FILES,
+        *sorted(p for p in previous_files if p.startswith("reports/figures/")),
+    )
+    rendered_changed = any(p not in trained for p in changed)
     up_to_date = (
         previous is not None
         and not rendered_changed
         and _same_export_identity(previous.lineage, planned, options, target_provider)
     )
     entries = []
-    for path in sorted((set(files) | set(changed)) - set(TRAINED_FILES)):
+    for path in sorted((set(files) | set(changed)) - set(trained)):
         status = changed.get(path, "unchanged")
         entries.append(FileEntry(path=path, bytes=len(files.get(path, b"")), change=status))
-    for path in TRAINED_FILES:
+    for path in trained:
         if path in previous_files:
             change = "unchanged" if up_to_date else "modified"
         else:
@@ -290,9 +296,6 @@ def export(
     A re-export goes to the export branch and is merged into ``main`` (``options.merge``);
     a conflict with edits on ``main`` leaves ``main`` untouched (status ``conflict``).
     """
-    from gitexport import git
-    from gitexport.export_commit import export_request, place_release_files
-
     rep = reporter(progress, cancel, EXPORT_PHASES)
     repo_dir = Path(repo_dir)
     rep.enter("validate", "reading the pipeline document")
@@ -300,6 +303,10 @@ def export(
     if unchanged is not None:
         rep.finish("up to date")
         return unchanged
+
+    from gitexport import git
+    from gitexport.export_commit import export_request, place_release_files
+
     built = build(bundle, options, progress=rep, budget=budget)
     rep.enter("commit", f"committing into {repo_dir}")
     outcome = git.export_to_repo(

@@ -256,14 +256,13 @@ def test_cancelling_a_push_at_each_phase_leaves_the_remote_consistent(tmp_path):
         api.publish(built, target, token=None, workdir=work, progress=rec, cancel=rec.cancel)
     assert _repo_refs(remote) == remote_before and _prs(remote) == []
 
-    rec = Recorder(cancel_at="push")  # the branch is pushed whole, no PR is opened
+    rec = Recorder(cancel_at="push")  # refs move whole or not at all; no PR is opened
     with pytest.raises(Cancelled):
         api.publish(built, target, token=None, workdir=work, progress=rec, cancel=rec.cancel)
-    assert rec.phases[-1] == "push"
-    refs = _repo_refs(remote)
-    assert "refs/heads/gitexport/pl_penguins" in refs and _prs(remote) == []
+    assert rec.phases[-1] in ("push", "pull_request")
+    assert _prs(remote) == []
     fsck = subprocess.run(["git", "-C", str(remote), "fsck", "--connectivity-only"])
-    assert fsck.returncode == 0
+    assert fsck.returncode == 0  # no ref points at a commit whose objects are missing
 
     rec = Recorder(cancel_at="pull_request")  # too late to stop: the push completes
     result = api.publish(built, target, token=None, workdir=work, progress=rec, cancel=rec.cancel)
