@@ -359,6 +359,9 @@ def build_project(
         json.dumps(lineage, indent=2, sort_keys=True) + "\n"
     ).encode()
     extra[".gitexport/plan.json"] = plan.to_json().encode()
+    from gitexport.report_html import report_files  # reports/figures/*.svg, model_report.html
+
+    extra.update(report_files(plan, metrics, parity.describe() if parity else None))
     files = render_project(
         plan,
         options,

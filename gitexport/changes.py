@@ -1,37 +1,191 @@
-"""What an export changes against the repository's last export: the pipeline-level summary.
+"""The pull-request body of an export, from the repository's export history.
 
-The summary is the pull-request body and the preview's ``summary_markdown``.
+A pull request from the export branch compares ``main`` with the branch: its body must
+describe the same step, from the last export on ``main`` (the *base*) to the export being
+pushed (the *head*), with every export left on the branch in between. This module reads
+those exports back (:mod:`gitexport.git`: ``read_history``, ``read_export_file``,
+``tree_paths``) and hands them to :func:`gitexport.summary.render_pr_body`.
+
+The body is also the preview's ``summary_markdown`` and what ``gitexport diff`` prints.
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import json
+import re
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from gitexport import git
 from gitexport.build import BuiltProject
-from gitexport.summary import ExportSide, render_summary
+from gitexport.figures import FIGURES_DIR
+from gitexport.summary import ExportSide, FigureUrl, Version, render_pr_body
+from gitexport.trailers import sanitise_value
+
+PLAN_PATH = ".gitexport/plan.json"
+METRICS_PATH = "models/metrics.json"
+LINEAGE_PATH = ".gitexport/lineage.json"
+MAX_HISTORY = 30  # versions since the base read back; older ones are counted, not loaded
+_BINARY_SNIFF = 8000  # as git: a NUL byte in the first 8000 bytes means binary
+_LFS_OID = re.compile(
+    rb"\Aversion https://git-lfs\.github\.com/spec/v1\n.*^oid sha256:([0-9a-f]{64})$", re.S | re.M
+)
+
+
+def _json(repo_dir: Path, commit: str, path: str) -> dict | None:
+    data = git.read_export_file(repo_dir, commit, path)
+    if not data:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None  # hand-edited into something else: the body does without it
+    return value if isinstance(value, dict) else None
+
+
+def _figures(paths) -> tuple[str, ...]:
+    return tuple(sorted(p for p in paths if p.startswith(FIGURES_DIR + "/") and p.endswith(".svg")))
+
+
+def load_version(repo_dir: Path, record: git.ExportRecord, *, figures: bool = False) -> Version:
+    """What the export *record* committed: its plan, metrics, lineage (and figure paths)."""
+    side = ExportSide(
+        _json(repo_dir, record.commit, PLAN_PATH),
+        _json(repo_dir, record.commit, METRICS_PATH),
+        _json(repo_dir, record.commit, LINEAGE_PATH),
+    )
+    paths = _figures(git.tree_paths(repo_dir, record.commit)) if figures else ()
+    return Version(side, commit=record.commit, date=record.date, figures=paths)
 
 
 def previous_side(repo_dir: Path | None) -> ExportSide:
-    """What the last export committed, for the pipeline-level summary."""
+    """What the newest export committed (any branch)."""
     if repo_dir is None:
         return ExportSide(None, None, None)
     record = git.last_export(repo_dir)
-    if record is None:
-        return ExportSide(None, None, None)
-
-    def load(path: str):
-        data = git.read_export_file(repo_dir, record.commit, path)
-        return json.loads(data) if data else None
-
-    return ExportSide(
-        load(".gitexport/plan.json"), load("models/metrics.json"), load(".gitexport/lineage.json")
-    )
+    return ExportSide(None, None, None) if record is None else load_version(repo_dir, record).side
 
 
-def change_summary(built: BuiltProject, repo_dir: Path | None) -> tuple[str, list]:
-    """The pull-request body of a built export, and its file changes."""
+def _same_export(committed: Version, head: Version) -> bool:
+    if head.export_id is not None:
+        return committed.export_id == head.export_id
+    # A preview (no lineage before training): the same plan is the same export.
+    return head.side.plan is not None and committed.side.plan == head.side.plan
+
+
+def pr_history(
+    repo_dir: Path | None, head: Version, pipeline_id: str, *, head_commit: str | None = None
+) -> tuple[Version | None, list[Version], int, git.ExportRecord | None]:
+    """The base (last export of this pipeline on ``main``), the versions since (oldest
+    first, *head* last), how many older ones were left unloaded, and the newest record.
+
+    *head_commit*: the head's export commit when it is already committed (then it is the
+    head, not one of the versions before it). Without it, an export on the branch with the
+    head's export id is the head itself (a re-push of the same version).
+    """
+    if repo_dir is None:
+        return None, [head], 0, None
+    wanted = sanitise_value(pipeline_id)
+    records = [r for r in git.read_history(repo_dir) if r.pipeline_id == wanted]
+    base_record = next((r for r in records if r.on_main), None)
+    pending = [r for r in records if not r.on_main and r.commit != head_commit]  # newest first
+    if head_commit is not None:
+        head = replace(head, commit=head_commit)
+    omitted = max(0, len(pending) - MAX_HISTORY)
+    loaded = [load_version(repo_dir, r) for r in pending[:MAX_HISTORY]]
+    if head_commit is None and loaded and _same_export(loaded[0], head):
+        head = replace(head, commit=loaded[0].commit, date=loaded[0].date)
+        loaded = loaded[1:]
+    base = load_version(repo_dir, base_record, figures=True) if base_record else None
+    return base, [*reversed(loaded), head], omitted, records[0] if records else None
+
+
+# --------------------------------------------------------------------------- file changes
+
+
+def _lfs_oid(data: bytes) -> str | None:
+    if len(data) > 1024:
+        return None
+    match = _LFS_OID.match(data)
+    return match.group(1).decode() if match else None
+
+
+def _same(stored: bytes, fresh: bytes) -> bool:
+    # A committed LFS pointer stands for its object; the built tree holds the object itself.
+    oid = _lfs_oid(stored)
+    if oid and _lfs_oid(fresh) is None:
+        return hashlib.sha256(fresh).hexdigest() == oid
+    return stored == fresh
+
+
+def _binary(data: bytes | None) -> bool:
+    return data is not None and (b"\0" in data[:_BINARY_SNIFF] or _lfs_oid(data) is not None)
+
+
+def diff_files(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[git.FileChange]:
+    """How *new* differs from *old* (path → bytes), as :func:`git.preview_export` counts."""
+    changes = []
+    for path in sorted(set(old) | set(new)):
+        before, after = old.get(path), new.get(path)
+        if before is not None and after is not None and _same(before, after):
+            continue
+        status = "added" if before is None else "deleted" if after is None else "modified"
+        binary = _binary(before) or _binary(after)
+        added = deleted = 0
+        if not binary:
+            matcher = difflib.SequenceMatcher(
+                None,
+                (before or b"").splitlines(keepends=True),
+                (after or b"").splitlines(keepends=True),
+                autojunk=False,
+            )
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+                deleted += i2 - i1 if tag in ("replace", "delete") else 0
+                added += j2 - j1 if tag in ("replace", "insert") else 0
+        changes.append(git.FileChange(path, status, added, deleted, binary))
+    return changes
+
+
+def changes_since(
+    repo_dir: Path | None,
+    base: Version | None,
+    newest: git.ExportRecord | None,
+    files: Mapping[str, bytes],
+    against_newest: list[git.FileChange],
+) -> list[git.FileChange]:
+    """The files of the PR: *files* against the base's export commit (*against_newest*:
+    the same files against the newest export, which is often the base)."""
+    if repo_dir is None:
+        return []
+    if base is None or newest is None or newest.commit == base.commit:
+        return against_newest
+    old = {
+        p: git.read_export_file(repo_dir, base.commit, p) or b""
+        for p in git.tree_paths(repo_dir, base.commit)
+    }
+    return diff_files(old, files)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def change_summary(
+    built: BuiltProject,
+    repo_dir: Path | None,
+    *,
+    head_commit: str | None = None,
+    figure_url: FigureUrl | None = None,
+) -> tuple[str, list]:
+    """The pull-request body of a built export, and its file changes against the newest
+    export (what the export commit changes; the body lists the PR's, base → head).
+
+    *head_commit*: the export commit when the body is written after it (the figures are
+    then linked at that SHA); before it they are linked at the export branch. *figure_url*
+    (``summary.github_figure_url(web_url)``, …) makes the image links; None: no figures.
+    """
     return summarize(
         repo_dir,
         built.files,
@@ -39,6 +193,9 @@ def change_summary(built: BuiltProject, repo_dir: Path | None) -> tuple[str, lis
         metrics=built.metrics,
         lineage=built.lineage,
         parity=built.parity.describe() if built.parity else None,
+        parity_ok=built.parity.ok if built.parity else None,
+        head_commit=head_commit,
+        figure_url=figure_url,
     )
 
 
@@ -50,16 +207,33 @@ def summarize(
     metrics: dict | None,
     lineage: dict | None,
     parity: str | None,
+    parity_ok: bool | None = None,
+    head_commit: str | None = None,
+    figure_url: FigureUrl | None = None,
 ) -> tuple[str, list]:
-    """The summary of *files* against the last export in *repo_dir* (also before training:
-    a preview has no metrics or lineage yet)."""
+    """The body for *files* against the repository's history (also before training: a
+    preview has no metrics or lineage yet), and the file changes against the newest export."""
+    head = Version(
+        ExportSide(json.loads(plan.to_json()), metrics, lineage), figures=_figures(files)
+    )
+    base, versions, omitted, newest = pr_history(
+        repo_dir, head, plan.pipeline.id, head_commit=head_commit
+    )
+    # Callers get what the export commit changes (against the newest export); the body lists
+    # what the pull request changes (against the base).
     changes = git.preview_export(repo_dir, files) if repo_dir is not None else []
-    new = ExportSide(json.loads(plan.to_json()), metrics, lineage)
-    markdown = render_summary(
-        previous_side(repo_dir),
-        new,
-        changes,
+    pr_changes = changes_since(repo_dir, base, newest, files, changes)
+    # Not committed yet: the branch's tip will be it once pushed (a first export: main's).
+    head_ref = git.export_branch_name(plan.pipeline.id) if base is not None else "main"
+    markdown = render_pr_body(
+        base,
+        versions,
+        pr_changes,
         canvas_metrics=plan.canvas_results.metrics,
         parity=parity,
+        parity_ok=parity_ok,
+        figure_url=figure_url,
+        head_ref=head_ref,
+        omitted=omitted,
     )
     return markdown, changes
