@@ -1,9 +1,9 @@
-"""How planning scales with the number of nodes: prints load and plan time per document size.
+"""How planning scales with the number of nodes: prints load-and-plan time per document size.
 
 The documents are the small base pipeline of the tests plus N-8 experiment nodes left on
 the canvas (chains of scalers hanging off the dataset, the shape a big canvas has), so
 most nodes are skipped: the path that used to be quadratic. A document above gitexport's
-limits (``gitexport.document.MAX_NODES``, ``MAX_DOCUMENT_BYTES``) is refused at once; the
+limits (``gitexport.document.MAX_NODES``, ``MAX_DOCUMENT_BYTES``) is refused early; the
 figure then says so.
 
     python bench/plan_scale.py [N ...]      # default: 1000 20000 150000
@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from helpers import base_frame, base_pipeline, edge, node, write_bundle  # noqa: E402
-
 from gitexport.errors import DocumentError  # noqa: E402
 from gitexport.load import plan_bundle  # noqa: E402
+from helpers import base_frame, base_pipeline, edge, node, write_bundle  # noqa: E402
 
 
 def big_document(n_nodes: int) -> dict:

@@ -226,6 +226,7 @@ MAX_NODES = 100_000
 MAX_EDGES = 200_000
 MAX_DEPTH = 64  # nesting of JSON objects and arrays
 MAX_INT = 2**63 - 1  # what numpy and scikit-learn can hold
+MAX_HINTS = 100  # "did you mean" suggestions computed per document
 # Free text is truncated (with a note and a warning), not refused: it is prose, not data.
 MAX_DESCRIPTION_CHARS = 10_000
 MAX_NAME_CHARS = 200  # pipeline name and owner, data source names, node labels
@@ -238,11 +239,13 @@ class _Pairs(dict):
 
 
 def _object_pairs(pairs: list[tuple[str, Any]]) -> dict:
-    obj = _Pairs(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        obj.duplicates = tuple(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
-    return obj
+    obj = dict(pairs)
+    if len(obj) == len(pairs):  # the usual case stays a plain dict (this runs per object)
+        return obj
+    marked = _Pairs(pairs)
+    seen: set[str] = set()
+    marked.duplicates = tuple(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+    return marked
 
 
 def read_document_json(path: Path) -> tuple[Path, dict]:
@@ -315,7 +318,7 @@ def _check_json_values(raw: dict) -> list[Problem]:
             )
             continue
         if isinstance(value, dict):
-            for key in getattr(value, "duplicates", ()):
+            for key in value.duplicates if type(value) is _Pairs else ():
                 problems.append(
                     Problem(
                         _where(loc, raw) or "the document",
@@ -326,16 +329,19 @@ def _check_json_values(raw: dict) -> list[Problem]:
         else:
             items = enumerate(value)
         for key, item in items:
-            if isinstance(item, (dict, list)):
+            kind = type(item)
+            if kind is str or kind is bool or item is None:
+                continue
+            if kind is dict or kind is list or kind is _Pairs:
                 stack.append((item, (*loc, key)))
-            elif isinstance(item, float) and not math.isfinite(item):
+            elif kind is float and not math.isfinite(item):
                 problems.append(
                     Problem(
                         _where((*loc, key), raw),
                         f"{item!r} is not a finite number (NaN, Infinity, or a number too large)",
                     )
                 )
-            elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT:
+            elif kind is int and abs(item) > MAX_INT:
                 problems.append(
                     Problem(
                         _where((*loc, key), raw),
@@ -469,7 +475,12 @@ def _check_configs(document: Document, catalog: Catalog, problems: list[Problem]
         label = node.data.label
         spec = catalog.nodes.get(node.type)
         if spec is None:
-            hint = difflib.get_close_matches(node.type, known_types, n=1)
+            # difflib costs ~0.2 ms a call: hints for the first MAX_HINTS typos, not 100,000
+            hint = (
+                difflib.get_close_matches(node.type, known_types, n=1)
+                if len(problems) < MAX_HINTS
+                else []
+            )
             problems.append(
                 Problem(
                     node_where(node.id, label, "type"),
@@ -483,7 +494,11 @@ def _check_configs(document: Document, catalog: Catalog, problems: list[Problem]
             param = spec.params.get(key)
             where = node_where(node.id, label, f"config.{key}")
             if param is None:
-                hint = difflib.get_close_matches(key, list(spec.params), n=1)
+                hint = (
+                    difflib.get_close_matches(key, list(spec.params), n=1)
+                    if len(problems) < MAX_HINTS
+                    else []
+                )
                 problems.append(
                     Problem(
                         where,

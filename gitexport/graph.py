@@ -13,6 +13,8 @@ from gitexport.catalog import MODEL_TYPES
 from gitexport.document import Document, Node
 from gitexport.errors import DocumentError, Problem, node_where
 
+MAX_CHAIN_NODES = 1_000  # nodes on the exported chain; a real pipeline has a few dozen
+
 
 @dataclass(frozen=True)
 class Chain:
@@ -113,6 +115,15 @@ def analyse_graph(document: Document) -> Chain:
         seen.add(previous.id)
         chain.append(previous)
     chain.reverse()
+    if len(chain) > MAX_CHAIN_NODES:
+        # each becomes a step of the generated pipeline, rendered, trained and tested
+        raise DocumentError(
+            Problem(
+                _where(model),
+                f"the chain from the dataset to the model has {len(chain):,} nodes; at most "
+                f"{MAX_CHAIN_NODES:,} are exported (MAX_CHAIN_NODES)",
+            )
+        )
 
     problems = _check_chain(chain, model)
     if chain[0].data.disabled:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from gitexport import document as document_module
+from gitexport import graph as graph_module
 from gitexport.document import (
     MAX_DESCRIPTION_CHARS,
     MAX_NAME_CHARS,
@@ -23,7 +24,18 @@ from gitexport.load import plan_bundle
 from gitexport.render import Assets, RenderOptions, render_project
 from gitexport.sample import SAMPLE_ROWS, sample_bytes, sample_rows
 from gitexport.terminal import for_terminal
-from helpers import base_frame, base_pipeline, config, find_node, node, write_bundle
+from helpers import (
+    BASE_CHAIN,
+    base_frame,
+    base_nodes,
+    base_pipeline,
+    chain,
+    config,
+    find_node,
+    make_document,
+    node,
+    write_bundle,
+)
 
 
 def problems_of(bundle, loader=load_bundle) -> list[str]:
@@ -120,6 +132,18 @@ def test_document_bigger_than_the_limit_is_refused_before_parsing(tmp_path, monk
     bundle = write_bundle(tmp_path, base_pipeline(), base_frame())
     with pytest.raises(DocumentError, match=r"at most 1,000 \(MAX_DOCUMENT_BYTES\)"):
         load_bundle(bundle)
+
+
+def test_a_chain_longer_than_the_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph_module, "MAX_CHAIN_NODES", 20)
+    nodes = base_nodes()
+    extra = [node(f"x{i}", "standard_scaler", columns=[]) for i in range(15)]
+    order = [*BASE_CHAIN[:6], *(n["id"] for n in extra), *BASE_CHAIN[6:]]
+    doc = make_document(nodes[:6] + extra + nodes[6:], chain(*order))
+    assert problems_of(write_bundle(tmp_path, doc, base_frame()), plan_bundle) == [
+        "node 'n7' (Model): the chain from the dataset to the model has 22 nodes; at most 20 "
+        "are exported (MAX_CHAIN_NODES)"
+    ]
 
 
 def test_node_lookup_is_by_id_and_first_wins():
