@@ -65,7 +65,9 @@ __all__ = [
     "PushResult",
     "Target",
     "archive",
+    "BuildResult",
     "build",
+    "build_result",
     "dry_run",
     "example",
     "history",
@@ -137,6 +139,17 @@ class ExportResult(_Result):
     main: str | None
     conflicts: list[str] = []
     up_to_date: bool
+    parity: dict | None = None
+    metrics: dict = {}
+    canvas_metrics: dict = {}
+    warnings: list[str] = []
+
+
+class BuildResult(_Result):
+    """A build without a repository (the ZIP is the product): what :func:`build` checked."""
+
+    pipeline: PipelineRef
+    status: Literal["built"] = "built"
     parity: dict | None = None
     metrics: dict = {}
     canvas_metrics: dict = {}
@@ -522,6 +535,17 @@ def history(repo_dir: Path | str) -> list[ExportRecord]:
     return read_history(Path(repo_dir))
 
 
+def build_result(built: BuiltProject) -> BuildResult:
+    """The result object of a build (``--json`` of ``export --zip``, a build-only job)."""
+    return BuildResult(
+        pipeline=_pipeline(built.plan),
+        parity=_parity(built),
+        metrics=_metrics(built),
+        canvas_metrics=built.plan.canvas_results.metrics,
+        warnings=list(built.plan.warnings),
+    )
+
+
 def _pipeline(plan: ExportPlan) -> PipelineRef:
     return PipelineRef(id=plan.pipeline.id, name=plan.pipeline.name, version=plan.pipeline.version)
 
@@ -529,7 +553,7 @@ def _pipeline(plan: ExportPlan) -> PipelineRef:
 def _parity(built: BuiltProject) -> dict | None:
     if built.parity is None:
         return None
-    return {**built.parity.to_dict(), "verdict": built.parity.describe(), "ok": built.parity.ok}
+    return built.parity.to_dict()  # verdict (exact / within_tolerance / failed), ok, description
 
 
 def _metrics(built: BuiltProject) -> dict:

@@ -79,15 +79,8 @@ def run(args) -> int:
             for warning in built.plan.warnings:
                 warn(warning)
             api.archive(built, args.zip)
-            data = {
-                "pipeline": api.PipelineRef(
-                    id=built.plan.pipeline.id,
-                    name=built.plan.pipeline.name,
-                    version=built.plan.pipeline.version,
-                ).to_dict(),
-                "zip": str(args.zip),
-            }
-            result = None
+            result = api.build_result(built)
+            data = {**result.to_dict(), "zip": str(args.zip)}
     finally:
         progress.close()
     if args.json:
@@ -98,35 +91,34 @@ def run(args) -> int:
 
 
 def human_result(result, data: dict) -> str:
+    """The result as a person reads it: parity, metrics beside the canvas's, what happened."""
     p = data["pipeline"]
     lines = [f"{for_terminal(p['name'])} v{for_terminal(p['version'])}"]
-    if result is not None:
-        if result.parity is not None:
-            lines.append(f"parity: {result.parity['verdict']}")
-        for split in ("test", "cv"):
-            canvas = result.canvas_metrics.get(split) or {}
-            for name, value in (result.metrics.get(split) or {}).items():
-                if isinstance(value, (int, float)):
-                    theirs = canvas.get(name)
-                    beside = f"   (canvas {theirs:.6f})" if isinstance(theirs, (int, float)) else ""
-                    lines.append(f"  {split:4} {name:18} {value:.6f}{beside}")
-        repo = for_terminal(result.repo)
-        if result.status == "up_to_date":
-            lines.append(f"{repo}: up to date (nothing changed since the last export)")
-        elif result.status == "conflict":
-            lines.append(
-                f"{repo}: the re-export conflicts with your changes on main in: "
-                + ", ".join(for_terminal(c) for c in result.conflicts)
-            )
-            lines.append(
-                f"main is untouched; the export is on branch {for_terminal(result.branch)} — merge it "
-                "by hand"
-            )
-        else:
-            where = "main" if result.status in ("created", "merged") else f"branch {result.branch}"
-            lines.append(
-                f"{repo}: {result.status}, commit {result.commit[:12]} on {for_terminal(where)}"
-            )
+    if result.parity is not None:
+        lines.append(f"parity: {result.parity['description']}")
+    for split in ("test", "cv"):
+        canvas = result.canvas_metrics.get(split) or {}
+        for name, value in (result.metrics.get(split) or {}).items():
+            if isinstance(value, (int, float)):
+                theirs = canvas.get(name)
+                beside = f"   (canvas {theirs:.6f})" if isinstance(theirs, (int, float)) else ""
+                lines.append(f"  {split:4} {name:18} {value:.6f}{beside}")
+    status = getattr(result, "status", "built")
+    repo = for_terminal(getattr(result, "repo", ""))
+    if status == "up_to_date":
+        lines.append(f"{repo}: up to date (nothing changed since the last export)")
+    elif status == "conflict":
+        lines.append(
+            f"{repo}: the re-export conflicts with your changes on main in: "
+            + ", ".join(for_terminal(c) for c in result.conflicts)
+        )
+        lines.append(
+            f"main is untouched; the export is on branch {for_terminal(result.branch)} — "
+            "merge it by hand"
+        )
+    elif status != "built":
+        where = "main" if status in ("created", "merged") else f"branch {result.branch}"
+        lines.append(f"{repo}: {status}, commit {result.commit[:12]} on {for_terminal(where)}")
     if "zip" in data:
         lines.append(f"zip: {for_terminal(data['zip'])}")
     return "\n".join(lines)
