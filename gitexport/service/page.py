@@ -70,11 +70,17 @@ function showResult(r) {
   const table = document.createElement('table');
   const row = (k, v) => { const tr = table.insertRow(); text(tr.insertCell(), k); text(tr.insertCell(), v); };
   if (r.commit) row('commit', r.commit.slice(0, 12));
-  if (r.parity) row('parity', r.parity.verdict || (r.parity.ok ? 'reproduced' : 'drift'));
+  row('parity', r.parity
+    ? (r.parity.description || r.parity.verdict || (r.parity.ok ? 'reproduced' : 'drift'))
+    : 'not checked (the canvas sent no reference predictions)');
+  const canvas = r.canvas_metrics || {};
   for (const [split, values] of Object.entries(r.metrics || {})) {
     if (!values) continue;
     for (const [name, value] of Object.entries(values)) {
-      row(split + ' ' + name, typeof value === 'number' ? value.toFixed(4) : JSON.stringify(value));
+      if (typeof value !== 'number') continue;  // matrices belong in the model card
+      const before = (canvas[split] || {})[name];
+      const was = typeof before === 'number' ? ' (canvas ' + before.toFixed(4) + ')' : '';
+      row(split + ' ' + name, value.toFixed(4) + was);
     }
   }
   box.appendChild(table);

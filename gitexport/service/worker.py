@@ -288,29 +288,20 @@ def _drop(workdir: Path) -> None:
 
 
 def _build_result(built) -> dict:
-    """A build-only job's ``result``: the ZIP is the product, nothing was pushed."""
-    parity = None
-    if built.parity is not None:
-        parity = {
-            **built.parity.to_dict(),
-            "verdict": built.parity.describe(),
-            "ok": built.parity.ok,
-        }
+    """A build-only job's ``result``: the ZIP is the product, nothing was pushed. Same
+    parity/metrics shapes as :class:`gitexport.api.PushResult` (the api's own helpers)."""
     plan = built.plan
     return {
-        "pipeline": {
-            "id": plan.pipeline.id,
-            "name": plan.pipeline.name,
-            "version": plan.pipeline.version,
-        },
+        "pipeline": api._pipeline(plan).to_dict(),
         "status": "built",
         "repo_url": None,
         "branch": None,
         "commit": None,
         "pull_request": None,
         "up_to_date": False,
-        "parity": parity,
-        "metrics": {k: built.metrics.get(k) for k in ("test", "cv")},
+        "parity": api._parity(built),
+        "metrics": api._metrics(built),
+        "canvas_metrics": plan.canvas_results.metrics,
         "artifacts": [],
         "warnings": list(plan.warnings),
     }

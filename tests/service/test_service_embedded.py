@@ -7,10 +7,14 @@ HTTP in front of the real git smart-HTTP + LFS server. Each export trains the pe
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+import os
 import subprocess
+import time
 import zipfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -121,20 +125,27 @@ def test_local_flow_preview_export_events_result(service, tmp_path, server_token
     assert all(server_token not in json.dumps(e.data) for e in events)
 
 
-def test_github_flow_and_wrong_token(service, github, git_server, tmp_path, server_token):
+def test_github_flow_followed_in_a_browser_and_wrong_token(
+    service, github, git_server, tmp_path, server_token
+):
     client = service.client("carol")
     request = {
         "target": {"provider": "github", "repo": "octo/penguins", "base_url": github.api_url},
         "options": FAST_OPTIONS,
     }
-    results = []
-    for version, c in ((3, 0.5), (4, 0.25)):
-        job = client.export(penguins_variant(tmp_path, version, c), request, token=server_token)
-        done = wait_job(client, job["id"])
-        assert done["state"] == "succeeded", done["error"]
-        results.append(done["result"])
-    assert [r["status"] for r in results] == ["created", "pr_opened"]
-    assert results[1]["pull_request"]["url"] == "https://github.com/octo/penguins/pull/1"
+    first = wait_job(
+        client, client.export(penguins_variant(tmp_path, 3, 0.5), request, token=server_token)["id"]
+    )
+    assert first["state"] == "succeeded", first["error"]
+    assert first["result"]["status"] == "created"
+
+    # The re-export, followed from queued to the PR link on the human page in a real browser.
+    job = client.export(penguins_variant(tmp_path, 4, 0.25), request, token=server_token)
+    follow_in_browser(job["links"]["page"], tmp_path)
+    second = client.job(job["id"])
+    assert second["state"] == "succeeded", second["error"]
+    assert second["result"]["status"] == "pr_opened"
+    assert second["result"]["pull_request"]["url"] == "https://github.com/octo/penguins/pull/1"
     assert len(github.fake.pulls["octo/penguins"]) == 1
     assert set(git_server.heads("octo/penguins")) == {"main", "gitexport/pl_penguins"}
 
@@ -185,3 +196,59 @@ def test_broken_document_fails_with_its_problems(service, tmp_path):
         client.preview(bundle, local_request(tmp_path / "r.git"))
     assert info.value.status == 422
     assert info.value.body["error"]["problems"] == job["error"]["problems"]
+
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "out" / "screenshots" / "service-page.png"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def follow_in_browser(page_url: str, tmp_path) -> None:
+    """Open the signed page in headless Chromium (Debian's, no download) and wait for the
+    pull-request link; the finished page is written to out/screenshots/service-page.png."""
+    if not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None:
+        if os.environ.get("CI"):
+            raise AssertionError("chromium and playwright are required in CI")
+        pytest.skip("chromium or playwright is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(page_url)
+            assert page.locator("h1").inner_text() == "Penguin species"
+            states = {page.locator("#state").inner_text()}
+            link = page.locator("#pr-link")
+            deadline = time.time() + 240
+            while not link.count() and time.time() < deadline:
+                states.add(page.locator("#state").inner_text())
+                page.wait_for_timeout(250)
+            link.wait_for(timeout=5000)
+            assert link.get_attribute("href") == "https://github.com/octo/penguins/pull/1"
+            assert page.locator("#state").inner_text() == "succeeded"
+            assert page.locator("#percent").inner_text() == "100%"
+            # Every phase is listed, done, with its time.
+            phases = page.locator("#phases li")
+            assert phases.count() == 8
+            for i in range(8):
+                assert phases.nth(i).get_attribute("class") == "done"
+                assert " s" in phases.nth(i).inner_text() or "min" in phases.nth(i).inner_text()
+            assert "parity" in page.locator("#result").inner_text()
+            assert states & {"queued", "running"}, states  # it was followed live
+            assert errors == []
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
