@@ -61,6 +61,12 @@ def gitlab_figure_url(web_url: str) -> FigureUrl:
     return lambda ref, path: f"{web_url.rstrip('/')}/-/raw/{ref}/{path}"
 
 
+def figure_url_for(provider: str, web_url: str | None) -> FigureUrl | None:
+    """The image links of a forge's pull request (None: a bare repository has no web view)."""
+    makers = {"github": github_figure_url, "gitlab": gitlab_figure_url}
+    return makers[provider](web_url) if provider in makers and web_url else None
+
+
 @dataclass(frozen=True)
 class ExportSide:
     """What one export committed (all optional: a first export has no before, a preview

@@ -11,6 +11,7 @@ from gitexport.summary import (
     ExportSide,
     Version,
     delta_cell,
+    figure_url_for,
     github_figure_url,
     metric_direction,
     pipeline_changes,
@@ -234,3 +235,13 @@ def test_render_summary_is_json_free_of_surprises():
     line = body.split("\n", 1)[0]
     json.loads(line[len("<!-- gitexport-pr ") : -len(" -->")])
     assert "version 6 → 7" in body
+
+
+def test_figure_links_per_forge():
+    assert figure_url_for("github", "https://github.com/a/b")("abc", "reports/figures/x.svg") == (
+        "https://github.com/a/b/blob/abc/reports/figures/x.svg?raw=true"
+    )
+    assert figure_url_for("gitlab", "https://gitlab.example.com/g/s/p/")("abc", "r/x.svg") == (
+        "https://gitlab.example.com/g/s/p/-/raw/abc/r/x.svg"
+    )
+    assert figure_url_for("local", "/srv/git/x.git") is None
