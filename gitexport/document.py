@@ -546,19 +546,24 @@ def _safe_relative(value: str) -> bool:
     return bool(value) and not p.is_absolute() and ".." not in p.parts and ":" not in value
 
 
+def _shown(rel: str) -> str:
+    """A path as a message quotes it: a 5,000-character one is cut, not repeated whole."""
+    return repr(rel) if len(rel) <= 200 else f"{rel[:200]!r}… ({len(rel):,} characters)"
+
+
 def _check_file(root: Path, rel: str | None, where: str, problems: list[Problem]) -> None:
     if rel is None:
         problems.append(Problem(where, "required field is missing"))
     elif not _safe_relative(rel):
-        problems.append(Problem(where, f"{rel!r} must be a relative path inside the bundle"))
+        problems.append(Problem(where, f"{_shown(rel)} must be a relative path inside the bundle"))
     elif (reason := _unreadable(root / rel)) is not None:
-        problems.append(Problem(where, f"data file {rel!r} {reason}"))
+        problems.append(Problem(where, f"data file {_shown(rel)} {reason}"))
     elif not (root / rel).resolve().is_relative_to(root.resolve()):
         # a symlink inside the bundle pointing elsewhere would copy that file into the project
         problems.append(
             Problem(
                 where,
-                f"{rel!r} must be a relative path inside the bundle "
+                f"{_shown(rel)} must be a relative path inside the bundle "
                 "(it is a link to a file outside)",
             )
         )
