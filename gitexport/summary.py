@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from gitexport.figures import FIGURE_TITLES
 from gitexport.git import FileChange
@@ -53,12 +54,12 @@ FigureUrl = Callable[[str, str], str]
 
 def github_figure_url(web_url: str) -> FigureUrl:
     """``<repo>/blob/<sha>/<path>?raw=true``: renders in private repositories too."""
-    return lambda ref, path: f"{web_url.rstrip('/')}/blob/{ref}/{path}?raw=true"
+    return lambda ref, path: f"{web_url.rstrip('/')}/blob/{quote(ref)}/{quote(path)}?raw=true"
 
 
 def gitlab_figure_url(web_url: str) -> FigureUrl:
     """``<project>/-/raw/<sha>/<path>``: GitLab serves it to whoever may read the project."""
-    return lambda ref, path: f"{web_url.rstrip('/')}/-/raw/{ref}/{path}"
+    return lambda ref, path: f"{web_url.rstrip('/')}/-/raw/{quote(ref)}/{quote(path)}"
 
 
 def figure_url_for(provider: str, web_url: str | None) -> FigureUrl | None:
@@ -332,7 +333,11 @@ def _img(url: str, alt: str) -> str:
 
 def _attr(text: str) -> str:
     return (
-        text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+        text.replace("&", "&amp;")
+        .replace('"', "&quot;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "&#124;")  # a pipe would end the Markdown table cell
     )
 
 

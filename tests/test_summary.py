@@ -245,3 +245,24 @@ def test_figure_links_per_forge():
         "https://gitlab.example.com/g/s/p/-/raw/abc/r/x.svg"
     )
     assert figure_url_for("local", "/srv/git/x.git") is None
+
+
+def test_hostile_names_cannot_break_a_table_row():
+    import re
+
+    hostile = side(5, 2.0, 0.97)
+    hostile.plan["pipeline"]["name"] = "a | b\nc"
+    hostile.plan["steps"][0]["label"] = "x|y `z`"
+    hostile.metrics["test"]["weird|metric"] = 0.5
+    url = github_figure_url("https://github.com/acme/churn")
+    head = Version(hostile, commit="d" * 40, figures=("reports/figures/a|b.svg",))
+    body = render_pr_body(BASE, [head], [], figure_url=url, canvas_metrics={"test": {}})
+    header = None
+    for line in body.splitlines():
+        if line.startswith("|"):
+            cells = len(re.findall(r"(?<!\\)\|", line))
+            header = cells if header is None else header
+            assert cells == header, line
+        else:
+            header = None
+    assert "## Canvas pipeline a \\| b c: version 2 → 5" in body
