@@ -181,6 +181,11 @@ def bar_chart_svg(bars: Sequence[tuple[str, float]], title: str, *, unit: bool =
         )
         body.append(_text(x, height - 20, _tick_label(t, hi - lo), size=10, anchor="middle"))
     zero = x_of(0.0)
+    if lo < 0:  # negative weights: the zero line tells the two sides apart
+        body.append(
+            f"<line x1='{_n(zero)}' y1='{_n(top - 4)}' x2='{_n(zero)}' y2='{_n(height - 34)}'"
+            f" stroke='{INK}'/>"
+        )
     for k, (name, value) in enumerate(bars):
         y = top + k * (bar_h + 6)
         x0, x1 = sorted((zero, x_of(value)))

@@ -23,7 +23,8 @@ table{border-collapse:collapse;margin:.6em 0}
 th,td{border:1px solid #ccc;padding:.3em .7em;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .figures{display:flex;flex-wrap:wrap;gap:1.5em}
-figure{margin:0}figcaption{font-size:.9em;color:#555}
+figure{margin:0}
+.facts td{text-align:left}
 .muted{color:#666;font-size:.9em}"""
 
 
@@ -81,7 +82,7 @@ def model_report_html(
         "</head>",
         "<body>",
         f"<h1>{escape(title)}</h1>",
-        "<table>",
+        "<table class='facts'>",
         *(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in facts),
         "</table>",
     ]
@@ -99,11 +100,11 @@ def model_report_html(
     if figures:
         out += ["<h2>Figures</h2>", "<div class='figures'>"]
         for path, svg in figures.items():
-            caption = FIGURE_TITLES.get(path.rsplit("/", 1)[-1], path)
+            # The SVG carries its title; the label says which file it is.
+            label = FIGURE_TITLES.get(path.rsplit("/", 1)[-1], path)
             out += [
-                "<figure>",
+                f"<figure aria-label='{escape(label)}'>",
                 _inline(svg).rstrip("\n"),
-                f"<figcaption>{escape(caption)}</figcaption>",
                 "</figure>",
             ]
         out += ["</div>"]
