@@ -25,6 +25,16 @@ from gitexport.catalog import load_catalog
 from gitexport.errors import BudgetExceeded, ParityError, UserError
 from gitexport.git import release_tag
 from gitexport.load import PlannedBundle
+from gitexport.parity import (  # noqa: F401  (PARITY_*: imported from here by callers)
+    PARITY_CLASSIFICATION,
+    PARITY_REL_TOL,
+    Parity,
+    assess_numerical,
+    check_parity,
+    failure_message,
+    not_numerical,
+    thread_change,
+)
 from gitexport.plan_model import ExportPlan
 from gitexport.progress import BUILD_PHASES, Reporter
 from gitexport.render import Assets, RenderOptions, render_project, template_digest
@@ -32,8 +42,6 @@ from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_bytes, sample_rows
 
 log = logging.getLogger(__name__)
 
-PARITY_CLASSIFICATION = 0.995
-PARITY_REL_TOL = 1e-6
 TRAIN_TIMEOUT = 3600
 ARTIFACTS = (
     "models/trained/model.joblib",
@@ -41,39 +49,6 @@ ARTIFACTS = (
     "models/manifest.json",
     "tests/fixtures/golden_predictions.csv",
 )
-
-
-@dataclass
-class Parity:
-    rows: int
-    reproduced: int
-    task: str
-    first_differences: list[dict] = field(default_factory=list)
-
-    @property
-    def share(self) -> float:
-        return self.reproduced / self.rows if self.rows else 1.0
-
-    @property
-    def ok(self) -> bool:
-        if self.task == "classification":
-            return self.share >= PARITY_CLASSIFICATION
-        return self.reproduced == self.rows
-
-    def to_dict(self) -> dict:
-        return {
-            "rows": self.rows,
-            "reproduced": self.reproduced,
-            "share": self.share,
-            "first_differences": self.first_differences,
-        }
-
-    def describe(self) -> str:
-        tol = "" if self.task == "classification" else f" within a relative {PARITY_REL_TOL:g}"
-        return (
-            f"reproduced {self.reproduced} of {self.rows} canvas predictions{tol} "
-            f"({100 * self.share:.2f} %)"
-        )
 
 
 @dataclass
@@ -230,23 +205,72 @@ def _predict(
     return pd.read_csv(out)
 
 
-def check_parity(plan: ExportPlan, reference: pd.DataFrame, predicted: pd.Series) -> Parity:
-    expected = reference["prediction"]
-    rows = len(expected)
-    if plan.problem_type == "classification":
-        same = predicted.astype(str).to_numpy() == expected.astype(str).to_numpy()
-    else:
-        a = pd.to_numeric(predicted).to_numpy(dtype=float)
-        b = pd.to_numeric(expected).to_numpy(dtype=float)
-        scale = abs(b).clip(min=1e-12)
-        same = abs(a - b) <= PARITY_REL_TOL * scale
-    diffs = []
-    for i in [int(i) for i in (~same).nonzero()[0][:10]]:
-        diffs.append(
-            {"row": i, "canvas": _plain(expected.iloc[i]), "export": _plain(predicted.iloc[i])}
-        )
-    return Parity(
-        rows=rows, reproduced=int(same.sum()), task=plan.problem_type, first_differences=diffs
+# Runs a module with other thread settings: they must be in the environment before numpy
+# and scikit-learn load their BLAS and OpenMP pools, so the child sets them first.
+_WITH_ENV = (
+    "import json, os, runpy, sys; os.environ.update(json.loads(sys.argv[1])); "
+    "sys.argv = sys.argv[2:]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+)
+
+
+def _numerical_parity(
+    planned: PlannedBundle,
+    staging: Path,
+    parity: Parity,
+    reference: pd.DataFrame,
+    predicted: pd.Series,
+    metrics: dict,
+    reporter: Reporter | None,
+    budget: Budget,
+) -> Parity:
+    """Parity below the threshold: is the difference numerical? (gitexport.parity)
+
+    Retrains in the same staging folder with another thread count (only the floating-point
+    order changes) and predicts the reference rows again with it. The shipped artifacts were
+    read before, so the second run may overwrite them.
+    """
+    if not parity.sensitive_nodes:
+        return not_numerical(parity)
+    threads = thread_change(generated_code_env())
+    change = f"the BLAS/OpenMP thread count is {threads['OMP_NUM_THREADS']}"
+    log.info("parity below the threshold; measuring the numerical spread (%s)", change)
+    data = str(planned.data_path.resolve())
+    _run(
+        ["-c", _WITH_ENV, json.dumps(threads), "src.models.train", "--data", data],
+        staging,
+        "training (second run, other thread count)",
+        reporter,
+        budget,
+    )
+    # The prediction too: a KNN model's predict is itself a neighbour search.
+    rows = staging / ".gitexport-tmp" / "reference-second-input.csv"
+    out = staging / ".gitexport-tmp" / "reference-second-output.csv"
+    reference.drop(columns=["prediction"]).to_csv(rows, index=False)
+    _run(
+        [
+            "-c",
+            _WITH_ENV,
+            json.dumps(threads),
+            "src.models.predict",
+            str(rows),
+            "--output",
+            str(out),
+        ],
+        staging,
+        "prediction (second run, other thread count)",
+        reporter,
+        budget,
+    )
+    second = pd.read_csv(out)
+    return assess_numerical(
+        parity,
+        reference,
+        predicted,
+        second["prediction"],
+        change=change,
+        canvas_metrics=planned.plan.canvas_results.metrics,
+        metrics=metrics,
+        metrics_second=json.loads((staging / "models/metrics.json").read_text()),
     )
 
 
@@ -272,10 +296,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def build_project(
@@ -333,17 +353,22 @@ def build_project(
         artifacts = {
             rel: (staging / rel).read_bytes() for rel in ARTIFACTS if (staging / rel).exists()
         }
+        if parity is not None and not parity.meets_threshold:
+            parity = _numerical_parity(
+                planned,
+                staging,
+                parity,
+                reference,
+                predicted["prediction"],
+                json.loads(artifacts["models/metrics.json"]),
+                reporter,
+                budget,
+            )
     timings["train"] = time.perf_counter() - t0
     metrics = json.loads(artifacts["models/metrics.json"])
 
     if parity is not None and not parity.ok and not allow_parity_drift:
-        lines = [f"parity check failed: {parity.describe()}; first disagreeing rows:"]
-        lines += [
-            f"  row {d['row']}: canvas {d['canvas']!r}, export {d['export']!r}"
-            for d in parity.first_differences
-        ]
-        lines.append("(--allow-parity-drift exports anyway)")
-        raise ParityError("\n".join(lines))
+        raise ParityError(failure_message(parity))
 
     lineage = lineage_facts(planned, artifacts, options)
     report = {

@@ -45,6 +45,8 @@ def trailers(built: BuiltProject) -> tuple[tuple[str, str], ...]:
         ("Catalog-Version", facts["catalog_version"]),
         ("Export-Id", facts["export_id"]),
     ]
+    if built.parity is not None:  # exact / within_tolerance / failed (gitexport.parity)
+        pairs.append(("Parity", built.parity.trailer()))
     return tuple(pairs)
 
 

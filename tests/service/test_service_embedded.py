@@ -11,7 +11,7 @@ import importlib.util
 import io
 import json
 import os
-import subprocess
+import sqlite3
 import time
 import zipfile
 from pathlib import Path
@@ -164,18 +164,11 @@ def test_github_flow_followed_in_a_browser_and_wrong_token(
     for secret in (server_token, "ghp_wrongtoken0000"):
         assert tree_contains(service.state_dir, secret.encode()) == []
         assert secret not in service.logs()
-    dump = (
-        subprocess.run(["sqlite3", str(store), ".dump"], capture_output=True, text=True).stdout
-        if _has_sqlite3()
-        else ""
-    )
-    assert server_token not in dump
-
-
-def _has_sqlite3() -> bool:
-    import shutil
-
-    return shutil.which("sqlite3") is not None
+    with sqlite3.connect(store) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "INSERT INTO" in dump and "jobs" in dump
+    for secret in (server_token, "ghp_wrongtoken0000"):
+        assert secret not in dump
 
 
 def test_broken_document_fails_with_its_problems(service, tmp_path):
