@@ -325,3 +325,29 @@ def test_keys_rotate(tmp_path, monkeypatch, capsys):
     rotated, _ = store.secrets("j")
     assert rotated != ciphertext
     assert TokenVault([new]).decrypt(rotated.decode()) == TOKEN  # the old key can go
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "GITEXPORT_SERVICE_KEYS"),
+        ({"GITEXPORT_SERVICE_KEYS": SERVICE_KEY}, "GITEXPORT_SECRET_KEYS"),
+    ],
+)
+def test_serve_refuses_to_start_without_keys(tmp_path, env, named):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GITEXPORT_")}
+    for command in (["serve", "--state-dir", str(tmp_path)], ["worker"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "gitexport", *command],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 1
+        assert named in proc.stderr and "refuses to start" in proc.stderr
+    assert not (tmp_path / "jobs.sqlite3").exists()
