@@ -320,6 +320,27 @@ def model_line(plan: dict, version: Any) -> list[str]:
     ]
 
 
+def metric_verdict(old: dict | None, new: dict | None, base: Version | None) -> list[str]:
+    """One line a reviewer reads first: which test metrics got better or worse."""
+    if base is None:
+        return []
+    better, worse = [], []
+    before = (old or {}).get("test") or {}
+    for name, after in ((new or {}).get("test") or {}).items():
+        b, a = _number(before.get(name)), _number(after)
+        if b is None or a is None or round(a - b, 4) == 0 or metric_direction(name) == 0:
+            continue
+        (better if (a - b) * metric_direction(name) > 0 else worse).append(_cell(name))
+    if not better and not worse:
+        return [f"On the test split, no metric moved from version {_cell(base.number)}.", ""]
+    parts = []
+    if better:
+        parts.append(f"**better**: {', '.join(better)}")
+    if worse:
+        parts.append(f"**worse**: {', '.join(worse)}")
+    return [f"On the test split against version {_cell(base.number)}: {'; '.join(parts)}.", ""]
+
+
 def parity_line(parity: str | None, parity_ok: bool | None) -> str | None:
     if parity is None:
         return None
@@ -546,7 +567,9 @@ def _render(
         compare=compare,
     )
     if table:
-        out += ["### Metrics", ""] + table + [""]
+        out += ["### Metrics", ""]
+        out += metric_verdict(base.side.metrics if base else None, head.side.metrics, base)
+        out += table + [""]
     verdict = parity_line(parity, parity_ok)
     if verdict:
         out += [verdict, ""]

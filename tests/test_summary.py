@@ -134,6 +134,10 @@ def test_metrics_base_pr_delta_with_the_metric_direction():
     assert "| test | accuracy | 0.9000 | 0.9500 | +0.0500 ▲ better | 0.9500 |" in body
     # Lower RMSE is better: a fall is good news.
     assert "| test | rmse | 3.0000 | 2.0000 | −1.0000 ▼ better | — |" in body
+    assert "On the test split against version 2: **better**: accuracy, rmse." in body
+    worse = Version(side(5, 1.0, 0.85, 3.5))
+    assert "**worse**: accuracy, rmse." in render_pr_body(BASE, [worse], [])
+    assert "no metric moved from version 2" in render_pr_body(BASE, [Version(BASE.side)], [])
 
 
 def test_direction_arrows():
