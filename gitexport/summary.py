@@ -526,7 +526,7 @@ def _render(
     head = versions[-1]
     plan = head.side.plan or {}
     name = _cell(((plan.get("pipeline") or {}).get("name")) or "")
-    out = [_marker(base, versions, _pipeline_id(versions), cap is not None)]
+    out: list[str] = []
     if base is not None:
         out += [
             f"## Canvas pipeline {name}: version {_cell(base.number)} → {_cell(head.number)}",
@@ -602,19 +602,23 @@ def _render(
     if head.side.lineage:
         out += ["<details><summary>Lineage</summary>", "", *lineage_table(head.side.lineage)]
         out += ["", "</details>", ""]
-    return "\n".join(out)
+    # Last, where a terminal reader of `gitexport diff` minds it least; bots find it anywhere.
+    out.append(_marker(base, versions, _pipeline_id(versions), cap is not None))
+    return "\n".join(out) + "\n"
 
 
 def _hard_cut(body: str, max_chars: int) -> str:
-    """Last resort: cut the text, close what is open, say so. The marker is the first line."""
+    """Last resort: cut the text, close what is open, say so, and keep the marker (the last
+    line)."""
+    text, marker = body.rstrip("\n").rsplit("\n", 1)
     note = (
         f"\n\n*The rest is left out: a pull-request body is limited to {MAX_BODY_CHARS:,} "
         "characters.*\n"
     )
-    keep = body[: max_chars - len(note) - 40]
-    keep = keep[: keep.rfind("\n")] if "\n" in keep else keep
+    keep = text[: max(0, max_chars - len(note) - len(marker) - 40)]
+    keep = keep[: keep.rfind("\n")] if "\n" in keep else ""
     open_details = keep.count("<details>") - keep.count("</details>")
-    return keep + "\n\n</details>" * max(open_details, 0) + note
+    return keep + "\n\n</details>" * max(open_details, 0) + note + marker + "\n"
 
 
 def render_pr_body(

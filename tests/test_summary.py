@@ -165,7 +165,7 @@ def test_parity_verdict():
 
 def test_marker_carries_the_facts():
     body = render_pr_body(BASE, [V3, V4], [])
-    assert body.startswith("<!-- gitexport-pr ")
+    assert body.rstrip("\n").rsplit("\n", 1)[1].startswith("<!-- gitexport-pr ")
     facts = read_marker(body)
     assert facts["format"] == "gitexport-pr/1"
     assert facts["pipeline_id"] == "pl_churn"
@@ -180,8 +180,8 @@ def test_marker_survives_a_hostile_pipeline_id():
         {**V4.side.plan, "pipeline": {**V4.side.plan["pipeline"], "id": "x --> <b>"}}, None, None
     )
     body = render_pr_body(None, [Version(hostile)], [])
-    first_line = body.split("\n", 1)[0]
-    assert first_line.count("-->") == 1 and first_line.endswith(" -->")
+    last_line = body.rstrip("\n").rsplit("\n", 1)[1]
+    assert body.count("-->") == 1 and last_line.endswith(" -->")
     assert read_marker(body)["pipeline_id"] == "x --> <b>"
 
 
@@ -230,13 +230,13 @@ def test_the_last_resort_cut_still_closes_and_keeps_the_marker():
     assert len(body) <= 900
     assert read_marker(body)["head"]["version"] == 4
     assert body.count("<details>") == body.count("</details>")
-    assert body.rstrip().endswith("characters.*")
+    assert body.rstrip().endswith(" -->") and "characters.*\n<!-- gitexport-pr" in body
 
 
 def test_render_summary_is_json_free_of_surprises():
     # The marker is valid JSON on one line whatever the values are.
     body = render_summary(ExportSide(OLD, None, None), ExportSide(NEW, None, None), [])
-    line = body.split("\n", 1)[0]
+    line = body.rstrip("\n").rsplit("\n", 1)[1]
     json.loads(line[len("<!-- gitexport-pr ") : -len(" -->")])
     assert "version 6 → 7" in body
 
