@@ -157,11 +157,12 @@ class Document(_Lenient):
         for source in reversed(self.data_sources):
             self._sources_by_id[source.id] = source
 
+    # straight from pydantic's private store: attribute access goes through a slow __getattr__
     def node(self, node_id: str) -> Node:
-        return self._nodes_by_id[node_id]
+        return self.__pydantic_private__["_nodes_by_id"][node_id]
 
     def source(self, source_id: str) -> DataSource:
-        return self._sources_by_id[source_id]
+        return self.__pydantic_private__["_sources_by_id"][source_id]
 
 
 @dataclass
@@ -222,8 +223,8 @@ def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
 # A real canvas holds a few hundred nodes and a few kilobytes of text; these are far above
 # that and keep loading and planning within seconds (bench/plan_scale.py).
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
-MAX_NODES = 100_000
-MAX_EDGES = 200_000
+MAX_NODES = 50_000
+MAX_EDGES = 100_000
 MAX_DEPTH = 64  # nesting of JSON objects and arrays
 MAX_INT = 2**63 - 1  # what numpy and scikit-learn can hold
 MAX_HINTS = 100  # "did you mean" suggestions computed per document
