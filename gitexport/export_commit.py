@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gitexport import git
 from gitexport.build import BuiltProject
+from gitexport.lineage import Lineage
 from gitexport.render import executable_paths
 
 
@@ -26,28 +27,11 @@ def lfs_paths(files: dict[str, bytes]) -> frozenset[str]:
 
 
 def trailers(built: BuiltProject) -> tuple[tuple[str, str], ...]:
-    facts = built.lineage
-    pairs = [
-        ("Pipeline-Id", facts["pipeline_id"]),
-        ("Pipeline-Name", facts["pipeline_name"]),
-        ("Pipeline-Version", str(facts["pipeline_version"])),
-        ("Canvas-Owner", facts["canvas_owner"] or "-"),
-        ("Graph-Digest", f"sha256:{facts['graph_sha256']}"),
-        ("Data-Digest", f"sha256:{facts['data_sha256']}"),
-    ]
-    pairs += [
-        ("Model-Digest", f"{path} sha256:{digest}")
-        for path, digest in sorted(facts["model_sha256"].items())
-    ]
-    pairs += [
-        ("Template-Digest", f"sha256:{facts['template_sha256']}"),
-        ("Exporter-Version", f"gitexport {facts['gitexport_version']}"),
-        ("Catalog-Version", facts["catalog_version"]),
-        ("Export-Id", facts["export_id"]),
-    ]
+    """The lineage trailers of *built*'s export commit (:mod:`gitexport.lineage`)."""
+    pairs = Lineage.from_facts(built.lineage).trailers()
     if built.parity is not None:  # exact / within_tolerance / failed (gitexport.parity)
-        pairs.append(("Parity", built.parity.trailer()))
-    return tuple(pairs)
+        pairs += (("Parity", built.parity.trailer()),)
+    return pairs
 
 
 def commit_body(built: BuiltProject) -> str:

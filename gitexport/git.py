@@ -55,7 +55,7 @@ from typing import Literal, Self
 
 from gitdb import IStream, LooseObjectDB
 
-from gitexport import gitcmd
+from gitexport import gitcmd, lineage
 from gitexport import trailers as tr
 from gitexport.errors import UserError
 
@@ -79,8 +79,8 @@ log = logging.getLogger(__name__)
 MAIN = "main"
 MAIN_REF = f"refs/heads/{MAIN}"
 EXPORT_BRANCH_PREFIX = "gitexport/"
-PIPELINE_ID_KEY = "Pipeline-Id"
-PIPELINE_VERSION_KEY = "Pipeline-Version"
+PIPELINE_ID_KEY = lineage.PIPELINE_ID
+PIPELINE_VERSION_KEY = lineage.PIPELINE_VERSION
 LINEAGE_PATH = ".gitexport/lineage.json"
 LOCK_NAME = "gitexport.lock"
 JOURNAL_NAME = "gitexport-checkout.json"
@@ -521,19 +521,20 @@ def _validate_request(request: ExportRequest) -> None:
         unknown = sorted(set(paths) - set(request.files))
         if unknown:
             raise ValueError(f"{name} names files not in the tree: {unknown}")
-    if not request.pipeline_id.strip():
-        raise ValueError("pipeline_id is empty")
+    lineage.check_pipeline_id(request.pipeline_id)  # compared exactly, so stored exactly
     tr.format_trailers(request.trailers)  # raises on a bad key
     given = [v for k, v in request.trailers if k.lower() == PIPELINE_ID_KEY.lower()]
-    if any(tr.sanitise_value(v) != tr.sanitise_value(request.pipeline_id) for v in given):
+    if any(v != request.pipeline_id for v in given):
         raise ValueError("the Pipeline-Id trailer does not match pipeline_id")
 
 
-def _message_trailers(request: ExportRequest) -> tuple[tuple[str, str], ...]:
-    """The request's trailers, with ``Pipeline-Id`` first if the caller left it out."""
-    if any(k.lower() == PIPELINE_ID_KEY.lower() for k, _ in request.trailers):
-        return request.trailers
-    return ((PIPELINE_ID_KEY, request.pipeline_id), *request.trailers)
+def _message_trailers(request: ExportRequest, tree: str) -> tuple[tuple[str, str], ...]:
+    """The request's trailers, with ``Pipeline-Id`` first if the caller left it out, and
+    ``Export-Tree`` (the tree written, which an amend does not keep) last."""
+    pairs = tuple((k, v) for k, v in request.trailers if k.lower() != lineage.EXPORT_TREE.lower())
+    if not any(k.lower() == PIPELINE_ID_KEY.lower() for k, _ in pairs):
+        pairs = ((PIPELINE_ID_KEY, request.pipeline_id), *pairs)
+    return (*pairs, (lineage.EXPORT_TREE, tree))
 
 
 def _is_empty_target(repo_dir: Path) -> bool:
@@ -598,7 +599,7 @@ def _previous_export(repo: Repo, request: ExportRequest, *, adopt: bool) -> str 
             "output only, so move those commits to another branch and rerun"
         )
     if history:
-        wanted = tr.sanitise_value(request.pipeline_id)
+        wanted = request.pipeline_id  # exact: ids are stored as they are (lineage)
         if history[0].pipeline_id != wanted:
             raise UserError(
                 f"{repo.working_dir} holds exports of pipeline {history[0].pipeline_id!r}; "
@@ -636,7 +637,7 @@ def _export_in_repo(
     _crash_point("after-objects")
     committed = previous is None or _tree_of(repo, previous) != tree
     if committed:
-        message = tr.build_message(request.subject, request.body, _message_trailers(request))
+        message = tr.build_message(request.subject, request.body, _message_trailers(request, tree))
         export_commit = _commit_tree(repo, tree, [previous] if previous else [], message)
     else:
         export_commit = previous
@@ -663,9 +664,14 @@ def _export_in_repo(
     if main_before is None or _is_ancestor(repo, main_before, export_commit):
         main_after = export_commit  # first export, or the user has not committed since
     else:
-        merged_tree, conflicts = _merge_tree(
-            repo, main_before, export_commit, unrelated=previous is None
-        )
+        ours = main_before
+        base = _amended_export_base(repo, main_before, export_commit) if previous else None
+        if base is not None:
+            # main grew from an amended export (a root amend shares no history with the
+            # export branch): merge as if main had grown from the export it amended, so
+            # the three-way base is that export and the user's amendment is kept.
+            ours = _commit_tree(repo, _tree_of(repo, main_before), [base], "merge base\n")
+        merged_tree, conflicts = _merge_tree(repo, ours, export_commit, unrelated=previous is None)
         if conflicts:
             return replace(outcome, status="conflict", conflicts=conflicts)
         message = tr.build_message(
@@ -681,6 +687,22 @@ def _export_in_repo(
     _advance_main(repo, main_before, main_after)
     status = "created" if main_before is None else "merged"
     return replace(outcome, status=status, main_commit=main_after)
+
+
+def _amended_export_base(repo: Repo, main: str, export_commit: str) -> str | None:
+    """When *main* shares no history with the export chain of *export_commit*: the export
+    that an amended commit in main's history was made from (its ``Export-Tree``), if any."""
+    status, _ = _git(repo, "merge-base", main, export_commit, ok=(0, 1))
+    if status == 0:
+        return None  # a real merge base exists; git's own choice is right
+    chain = {
+        e.tree: e.sha for e in _log(repo, [export_commit]) if lineage.is_export(e.message, e.tree)
+    }
+    for entry in _log(repo, [main], limit=1000):
+        found = lineage.parse(entry.message)
+        if found.export_tree and found.export_tree != entry.tree and found.export_tree in chain:
+            return chain[found.export_tree]
+    return None
 
 
 def _store_blob(repo: Repo, data: bytes) -> str:
@@ -952,20 +974,54 @@ class _ExportLock:
 
 
 @dataclass(frozen=True)
-class _LogEntry:
+class CommitInfo:
+    """One commit as :func:`read_commits` lists it."""
+
     sha: str
-    date: str
+    tree: str
+    author: str
+    date: str  # author date, ISO 8601
     message: str
 
 
-def _log(repo: Repo, refs: Iterable[str]) -> list[_LogEntry]:
-    _, out = _git(repo, "log", "-z", "--topo-order", "--format=%H%n%aI%n%B", *refs, "--")
+def _log(
+    repo: Repo, refs: Iterable[str], *, limit: int | None = None, not_branches: bool = False
+) -> list[CommitInfo]:
+    args = ["log", "-z", "--topo-order", "--format=%H%n%T%n%an%n%aI%n%B"]
+    if limit is not None:
+        args.append(f"-n{limit}")
+    args += list(refs)
+    if not_branches:
+        args += ["--not", "--branches"]
+    _, out = _git(repo, *args, "--")
     entries = []
     for raw in out.decode("utf-8", "replace").split("\0"):
         if raw.strip():
-            sha, date, message = (raw.lstrip("\n").split("\n", 2) + ["", ""])[:3]
-            entries.append(_LogEntry(sha, date, message))
+            sha, tree, author, date, message = (raw.lstrip("\n").split("\n", 4) + [""] * 4)[:5]
+            entries.append(CommitInfo(sha, tree, author, date, message))
     return entries
+
+
+def read_commits(
+    repo_dir: Path, refs: Iterable[str], *, limit: int | None = None, not_branches: bool = False
+) -> list[CommitInfo]:
+    """The commits reachable from *refs* (minus every local branch's, with *not_branches*),
+    newest first: what :mod:`gitexport.lineage` needs to tell gitexport's commits apart."""
+    refs = list(refs)
+    repo = _open_git_dir(Path(repo_dir))
+    if repo is None or not refs:
+        return []
+    with repo:
+        return _log(repo, refs, limit=limit, not_branches=not_branches)
+
+
+def _open_git_dir(repo_dir: Path) -> Repo | None:
+    """A repository with or without a work tree (the push's working copy, a bare remote)."""
+    try:
+        status, out = gitcmd.run(["rev-parse", "--absolute-git-dir"], cwd=repo_dir, ok=(0, 128))
+    except (gitcmd.GitCommandError, OSError):
+        return None
+    return Repo(repo_dir, out.decode().strip()) if status == 0 else None
 
 
 def _export_branches(repo: Repo) -> dict[str, str]:
@@ -983,7 +1039,7 @@ def _reachable(repo: Repo, ref: str) -> set[str]:
 
 
 def _history(repo: Repo) -> list[ExportRecord]:
-    """Export commits (those with a ``Pipeline-Id`` trailer), newest first."""
+    """gitexport's export commits (:func:`gitexport.lineage.is_export`), newest first."""
     branches = _export_branches(repo)
     main = _resolve(repo, MAIN_REF)
     refs = ([main] if main else []) + sorted(set(branches.values()))
@@ -993,9 +1049,9 @@ def _history(repo: Repo) -> list[ExportRecord]:
     branch_members = {name: _reachable(repo, sha) for name, sha in sorted(branches.items())}
     records = []
     for entry in _log(repo, refs):
-        found = tr.parse_trailers(entry.message)
-        if PIPELINE_ID_KEY not in found:
-            continue
+        if not lineage.is_export(entry.message, entry.tree):
+            continue  # a user's commit, also one amended from an export
+        found = lineage.parse(entry.message).trailers
         records.append(
             ExportRecord(
                 commit=entry.sha,

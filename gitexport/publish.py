@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gitexport import git, gitcmd
+from gitexport import git, gitcmd, lineage
 from gitexport.build import BuiltProject
 from gitexport.changes import change_summary
 from gitexport.errors import ConflictError, ForgeUnavailableError, UserError
@@ -65,7 +65,6 @@ from gitexport.providers.base import (
     RepoSpec,
     Status,
 )
-from gitexport.trailers import sanitise_value
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +75,7 @@ def make_provider(target: Target, token: str | None) -> Provider:
 
 
 def repo_spec(target: Target, plan) -> RepoSpec:
+    lineage.check_pipeline_id(plan.pipeline.id)
     owner, name = registry.get(target.provider).repo_name(target.repo)
     description = plan.pipeline.description or f"{plan.pipeline.name}, exported by gitexport"
     return RepoSpec(
@@ -239,6 +239,7 @@ def publish(
     *reporter* gets the phases ``push`` and ``pull_request`` and may cancel before each.
     """
     reporter = reporter or Reporter()
+    lineage.check_pipeline_id(spec.pipeline_id)  # compared exactly on the remote too
     retry = retry or getattr(provider, "retry", None) or RetryPolicy()
     local = Path(local_repo)
     if _git(local, "rev-parse", "--git-dir", check=False) is None:
@@ -450,58 +451,23 @@ def _is_ancestor(repo: Path, a: str, b: str) -> bool:
 
 
 def _trailer(repo: Path, commit: str, key: str) -> str | None:
-    out = _git(
-        repo,
-        "log",
-        "-1",
-        f"--format=%(trailers:key={key},valueonly,separator=%x00)",
-        commit,
-        check=False,
-    )
-    value = (out or "").strip().split("\x00")[0].strip()
-    return value or None
+    found = git.read_commits(repo, [commit], limit=1)
+    return lineage.parse(found[0].message).first(key) if found else None
 
 
 def _holds_pipeline(repo: Path, commits: Sequence[str], pipeline_id: str, depth: int = 500) -> bool:
-    if not commits:
-        return False
-    out = (
-        _git(
-            repo,
-            "log",
-            f"-n{depth}",
-            "--format=%(trailers:key=Pipeline-Id,valueonly)",
-            *commits,
-            check=False,
-        )
-        or ""
+    """Whether gitexport's exports of exactly this pipeline are in the history of *commits*."""
+    return any(
+        lineage.is_export_of(c.message, c.tree, pipeline_id)
+        for c in git.read_commits(repo, commits, limit=depth)
     )
-    # Trailer values are written sanitised (one line, no control characters): compare alike.
-    wanted = sanitise_value(pipeline_id)
-    return any(line.strip() == wanted for line in out.splitlines())
 
 
 def _foreign_commits(repo: Path, remote_tip: str, pipeline_id: str) -> list[str]:
-    """Commits of *remote_tip* that are in no local branch and are not gitexport commits."""
-    out = (
-        _git(
-            repo,
-            "rev-list",
-            "--format=%H%x00%an%x00%s%x00%(trailers:key=Pipeline-Id,valueonly,separator=%x1F)",
-            "--no-commit-header",
-            remote_tip,
-            "--not",
-            "--branches",
-            check=False,
-        )
-        or ""
-    )
-    foreign = []
-    for line in out.splitlines():
-        parts = line.split("\x00")
-        if len(parts) < 4:
-            continue
-        sha, author, subject, ids = parts[:4]
-        if sanitise_value(pipeline_id) not in [i.strip() for i in ids.split("\x1f")]:
-            foreign.append(f"{sha[:10]} {subject!r} by {author}")
-    return foreign
+    """Commits of *remote_tip* that are in no local branch and are not gitexport's exports of
+    this pipeline (as written: an amended export is someone's commit)."""
+    return [
+        f"{c.sha[:10]} {c.message.split(chr(10), 1)[0]!r} by {c.author}"
+        for c in git.read_commits(repo, [remote_tip], not_branches=True)
+        if not lineage.is_export_of(c.message, c.tree, pipeline_id)
+    ]

@@ -61,11 +61,16 @@ def test_local_provider_flow(tmp_path):
     second = push(str(bundle(tmp_path, 4, 0.25)), *common)
     assert second["status"] == "pr_opened" and second["branch"] == "gitexport/pl_penguins"
     third = push(str(bundle(tmp_path, 5, 0.1)), *common)
-    assert third["status"] == "pr_updated" and third["pull_request"] == {**second["pull_request"], "action": "updated"}
+    assert third["status"] == "pr_updated" and third["pull_request"] == {
+        **second["pull_request"],
+        "action": "updated",
+    }
     prs = json.loads((remote / "gitexport" / "pull-requests.json").read_text())
     assert len(prs) == 1
     body = prs[0]["body"] if isinstance(prs, list) else next(iter(prs.values()))["body"]
-    assert "model parameter `C`" in body and "version 4 → 5" in body
+    # The PR's diff is main (v3) → v5: so is its body, with v4 and v5 in its history.
+    assert "version 3 → 5" in body and "model parameter `C`: 0.5 → 0.1" in body
+    assert "`C`: 0.5 → 0.25" in body and "`C`: 0.25 → 0.1" in body
 
     again = push(str(bundle(tmp_path, 5, 0.1)), *common)
     assert again["status"] == "up_to_date"
@@ -73,7 +78,10 @@ def test_local_provider_flow(tmp_path):
     # A canvas on another machine has no working repository: it is seeded from the remote.
     shutil.rmtree(work)
     seeded = push(str(bundle(tmp_path, 5, 0.1)), *common)
-    assert seeded["status"] == "up_to_date" and seeded["pull_request"]["number"] == second["pull_request"]["number"]
+    assert (
+        seeded["status"] == "up_to_date"
+        and seeded["pull_request"]["number"] == second["pull_request"]["number"]
+    )
 
 
 def test_release_artifacts_are_fetched_and_verified(tmp_path):
@@ -139,25 +147,22 @@ def test_github_flow_through_the_cli(tmp_path, git_server, server_token, monkeyp
         assert server_token not in json.dumps(output)
 
 
-def test_a_pipeline_id_with_odd_whitespace_is_recognised(tmp_path):
-    """Trailers store the id on one line; the provider layer must compare it the same way."""
-    pipeline_id = "pl\tpenguins  v2\n"
-    bundles = []
-    for version, c in ((3, 0.5), (4, 0.25)):
-        target = penguins_variant(tmp_path, version, c)
-        doc = json.loads((target / "pipeline.json").read_text())
-        doc["pipeline"]["id"] = pipeline_id
-        (target / "pipeline.json").write_text(json.dumps(doc))
-        bundles.append(target)
-    common = [
-        "--provider",
-        "local",
-        "--repo",
-        str(tmp_path / "r.git"),
-        "--workdir",
-        str(tmp_path / "work"),
-    ]
-    assert push(str(bundles[0]), *common)["status"] == "created"
-    second = push(str(bundles[1]), *common)
-    assert second["status"] == "pr_opened"
-    subprocess.run(["git", "check-ref-format", f"refs/heads/{second['branch']}"], check=True)
+def test_a_pipeline_id_the_trailers_cannot_hold_is_refused(tmp_path):
+    """Ids are compared exactly (issue 12 item 4): one that a trailer line would flatten
+    (``pl\tpenguins`` would become ``pl penguins``) is refused as an invalid document,
+    and nothing is created on the remote."""
+    target = penguins_variant(tmp_path, 3, 0.5)
+    doc = json.loads((target / "pipeline.json").read_text())
+    doc["pipeline"]["id"] = "pl\tpenguins  v2\n"
+    (target / "pipeline.json").write_text(json.dumps(doc))
+    remote = tmp_path / "r.git"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitexport", "push", str(target), "--provider", "local"]
+        + ["--repo", str(remote), "--workdir", str(tmp_path / "work"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "pipeline.id" in proc.stdout + proc.stderr
+    assert not remote.exists()  # refused before the repository was created

@@ -402,14 +402,20 @@ def test_adopt_conflicts_on_files_both_sides_have(tmp_path):
 
 
 def test_hostile_pipeline_id_gets_a_valid_branch_and_clean_trailer(tmp_path):
-    hostile = 'pl "x"\nSigned-off-by: evil {{ x }} ünï..lock'
+    hostile = 'pl "x" Signed-off-by: evil {{ x }} ünï..lock'
     repo = tmp_path / "p"
     export_to_repo(repo, request(files_v1(), pipeline_id=hostile))
     branch = export_branch_name(hostile)
     subprocess.run(["git", "check-ref-format", f"refs/heads/{branch}"], check=True)
     keys = [k for k, _ in git_trailers(repo, "main")]
-    assert keys == ["Pipeline-Id", "Pipeline-Version", "Graph-Digest", "Model-Digest"]
-    assert read_history(repo)[0].pipeline_id == 'pl "x" Signed-off-by: evil {{ x }} ünï..lock'
+    assert keys == [
+        "Pipeline-Id",
+        "Pipeline-Version",
+        "Graph-Digest",
+        "Model-Digest",
+        "Export-Tree",
+    ]
+    assert read_history(repo)[0].pipeline_id == hostile  # stored and read back exactly
     # Re-export with the same hostile id is recognised as the same pipeline.
     assert export_to_repo(repo, request(files_v1(), pipeline_id=hostile)).status == "up_to_date"
 

@@ -4,6 +4,9 @@ gitexport locks, symlinked output folders. Real git throughout."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from test_git_export import (  # noqa: F401 - isolated_git is an autouse fixture
     files_v1,
     git,
@@ -14,6 +17,7 @@ from test_git_export import (  # noqa: F401 - isolated_git is an autouse fixture
     worktree,
 )
 
+from gitexport.errors import ConflictError, DocumentError, UserError
 from gitexport.git import export_to_repo, read_history
 from gitexport.providers.base import RepoSpec
 from gitexport.providers.local import LocalProvider
@@ -58,3 +62,99 @@ def test_export_and_push_ignore_junk_git_environment(tmp_path, monkeypatch):
     assert result.status == "created" and git(bare, "rev-parse", "main") == ref(repo, "main")
     assert git(decoy, "for-each-ref") == ""  # the decoy got nothing
     assert not (tmp_path / "junk-index").exists() and not (tmp_path / "junk-objects").exists()
+
+
+# -- lineage: one parser, our own commits by their tree, exact ids --------------------------
+
+
+def _bare_with_commit(tmp_path, message: str) -> Path:
+    """A bare repository whose main is one commit with *message* and its own tree."""
+    src = tmp_path / "src"
+    src.mkdir()
+    git(src, "init", "-q", "-b", "main")
+    (src / "README.md").write_text("hand made\n")
+    git(src, "add", "-A")
+    tree = git(src, "write-tree")
+    git(src, "commit", "-q", "-m", message.format(tree=tree))
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(src), str(bare))
+    return bare
+
+
+def test_partly_trailer_block_is_not_an_export_for_the_push_nor_the_history(tmp_path):
+    """git's own trailer parser accepts this block (a Signed-off-by makes 3 of 4 lines
+    enough); gitexport's one parser does not, in the push and in the local history alike."""
+    message = (
+        "Looks generated\n\nSigned-off-by: A <a@x>\nPipeline-Id: pl_x\nExport-Tree: {tree}\n"
+        "but this paragraph is prose\n"
+    )
+    bare = _bare_with_commit(tmp_path, message)
+    assert "Pipeline-Id: pl_x" in git(bare, "log", "-1", "--format=%(trailers)")
+    assert read_history(bare.parent / "src") == []
+    repo = tmp_path / "project"
+    export_to_repo(repo, request(files_v1()))
+    spec = RepoSpec(name="remote", pipeline_id="pl_x")
+    with pytest.raises(ConflictError, match="does not hold the exports of pipeline 'pl_x'"):
+        publish(LocalProvider(bare), repo, spec, title="t", body="b")
+
+
+def test_amended_export_on_main_keeps_the_edit_on_reexport(tmp_path):
+    repo = tmp_path / "project"
+    export_to_repo(repo, request(files_v1()))
+    (repo / "README.md").write_bytes(b"# Churn\n\nEdited and amended in.\nline 3\n")
+    git(repo, "commit", "-q", "-a", "--amend", "--no-edit")  # keeps every trailer
+    v2 = request(files_v1() | {"src/train.py": b"def train():\n    return 2\n"}, version=2)
+    outcome = export_to_repo(repo, v2)
+    assert outcome.status == "merged"
+    files = worktree(repo)
+    assert files["README.md"] == b"# Churn\n\nEdited and amended in.\nline 3\n"
+    assert files["src/train.py"] == b"def train():\n    return 2\n"
+    assert is_clean(repo)
+    # The amended commit is not an export: the history lists the two real ones.
+    assert [r.pipeline_version for r in read_history(repo)] == ["2", "1"]
+
+
+def test_amended_commit_pushed_to_the_export_branch_stops_the_push(tmp_path, export_repo):
+    bare = tmp_path / "r.git"
+    provider = LocalProvider(bare)
+    spec = RepoSpec(name="r", pipeline_id=export_repo.pipeline_id)
+    export_repo.export()
+    publish(provider, export_repo.path, spec, title="t", body="b")
+    export_repo.export()
+    publish(provider, export_repo.path, spec, title="t", body="b")
+    human = tmp_path / "human"
+    git(tmp_path, "clone", "-q", "-b", export_repo.branch, str(bare), str(human))
+    (human / "README.md").write_text("tuned by hand\n")
+    git(
+        human,
+        "-c",
+        "user.name=Alice",
+        "-c",
+        "user.email=a@x",
+        "commit",
+        "-q",
+        "-a",
+        "--amend",
+        "--no-edit",
+    )
+    git(human, "push", "-q", "--force", "--no-verify", "origin", export_repo.branch)
+    amended = git(human, "rev-parse", "HEAD")
+
+    export_repo.export()
+    with pytest.raises(ConflictError, match=r"1 commit\(s\) that gitexport did not make"):
+        publish(provider, export_repo.path, spec, title="t", body="b")
+    assert git(bare, "rev-parse", export_repo.branch) == amended  # not overwritten
+
+
+def test_pipeline_ids_are_compared_exactly_and_unstorable_ones_refused(tmp_path):
+    repo = tmp_path / "project"
+    export_to_repo(repo, request(files_v1(), pipeline_id="pl penguins"))
+    with pytest.raises(DocumentError, match="pipeline.id") as info:
+        export_to_repo(repo, request(files_v1(), pipeline_id="pl\tpenguins"))
+    assert info.value.code == "invalid_document"
+    with pytest.raises(UserError, match="holds exports of pipeline 'pl penguins'"):
+        export_to_repo(repo, request(files_v1(), pipeline_id="pl penguinz"))
+    spec = RepoSpec(name="r", pipeline_id="pl\tpenguins")
+    with pytest.raises(DocumentError):
+        publish(LocalProvider(tmp_path / "r.git"), repo, spec, title="t", body="b")
+    assert not (tmp_path / "r.git").exists()  # refused before anything was created

@@ -216,7 +216,10 @@ def _concurrent_push(git_server, tmp_path, branch, *, human: bool):
     )
     (clone / "EXTRA.md").write_text("x\n")
     git(clone, "add", "EXTRA.md")
-    msg = "Hand edit" if human else "Export from CI\n\nPipeline-Id: churn-model"
+    tree = git(clone, "write-tree")
+    msg = (
+        "Hand edit" if human else f"Export from CI\n\nPipeline-Id: churn-model\nExport-Tree: {tree}"
+    )
     git(clone, "commit", "-q", "-m", msg)
     git(clone, "-c", f"credential.helper={helper}", "push", "-q", "--no-verify", "origin", branch)
 

@@ -1,8 +1,8 @@
 """Build local repositories shaped like gitexport's output, with plain git commands.
 
 ``main`` holds the first export; later exports are commits on ``gitexport/<id>``. Every
-commit carries ``Pipeline-Id:`` and ``Pipeline-Version:`` trailers, and the model file
-``models/trained/model.joblib`` is stored with Git LFS (``.gitattributes``).
+commit carries ``Pipeline-Id:``, ``Pipeline-Version:`` and ``Export-Tree:`` trailers, and the
+model file ``models/trained/model.joblib`` is stored with Git LFS (``.gitattributes``).
 """
 
 from __future__ import annotations
@@ -74,9 +74,12 @@ class ExportRepo:
             out += hashlib.sha256(seed + i.to_bytes(8, "big")).digest()
         model.write_bytes(bytes(out[: self.model_size]))
         git(self.path, "add", "-A")
+        # Export-Tree: the tree written, as gitexport records it (an amend does not keep it).
+        tree = git(self.path, "write-tree")
         msg = (
             f"Export {self.pipeline_id} v{self.version}\n\n"
             f"Pipeline-Id: {self.pipeline_id}\nPipeline-Version: {self.version}\n"
+            f"Export-Tree: {tree}\n"
         )
         git(self.path, "commit", "-q", "-m", msg)
         return self.head()
