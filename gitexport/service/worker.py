@@ -124,6 +124,7 @@ class Worker:
         token_ct, bundle = self.store.secrets(job_id)
         work = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=self._tmp_dir()))
         workdir = None
+        token: str | None = None
         try:
             token = self.vault.decrypt(token_ct.decode("ascii")) if token_ct else None
             if bundle is None:
@@ -132,7 +133,8 @@ class Worker:
             options = api.ExportOptions(**request.get("options", {}))
 
             def progress(phase: str, fraction: float, message: str) -> None:
-                self.store.record_phase(job_id, phase, fraction, redact(message) if message else "")
+                text = redact(message, token) if message else ""
+                self.store.record_phase(job_id, phase, fraction, text)
 
             def cancel() -> bool:
                 return lost.is_set() or self.store.cancel_requested(job_id)
@@ -149,7 +151,6 @@ class Worker:
                     progress=progress,
                     cancel=cancel,
                 )
-                del token
                 archive = api.archive(Path(pushed.workdir))
                 result = pushed.to_dict()
                 result.pop("workdir", None)  # a path on the worker: nothing for the canvas
@@ -172,7 +173,12 @@ class Worker:
             if lost.is_set():
                 return None
             error = error_dict(exc)
-            error["message"] = redact(error.get("message", ""))
+            # The token by value too: a forge may quote what it was sent.
+            error["message"] = redact(error.get("message", ""), token)
+            error["problems"] = [
+                {**p, "message": redact(p.get("message", ""), token)}
+                for p in error.get("problems", [])
+            ]
             state = "cancelled" if isinstance(exc, Cancelled) else "failed"
             self.store.finish(job_id, state, error=error, worker=self.name)
             _log.info("job %s: %s (%s)", job_id, state, error["code"])
@@ -180,6 +186,7 @@ class Worker:
                 _log.error("job %s: unexpected %s", job_id, type(exc).__name__)
             return None
         finally:
+            token = None  # noqa: F841 - dropped as soon as the job is over
             shutil.rmtree(work, ignore_errors=True)
 
     def _heartbeat(self, job_id: str, repo_key: str | None, lost: threading.Event) -> None:
@@ -247,7 +254,19 @@ class Worker:
         return requeued
 
     def expire(self) -> list[str]:
-        return self.store.expire(self.job_ttl_seconds)
+        """Finished jobs past their TTL (with their ZIPs, in the store), and working copies no
+        job used for as long: the state folder does not grow without bound."""
+        expired = self.store.expire(self.job_ttl_seconds)
+        limit = time.time() - self.job_ttl_seconds
+        for marker in (self.state_dir / "workdirs").glob("*/last_commit"):
+            index = marker.parent / "repo" / ".git" / "index"  # touched by a running job
+            used = max(marker.stat().st_mtime, index.stat().st_mtime if index.exists() else 0)
+            if used < limit:
+                _drop(marker.parent / "repo")
+        for tmp in (self.state_dir / "tmp").glob("job-*"):
+            if tmp.stat().st_mtime < limit:  # left by a killed worker
+                shutil.rmtree(tmp, ignore_errors=True)
+        return expired
 
 
 def repo_key(target) -> str | None:

@@ -245,3 +245,20 @@ def follow_in_browser(page_url: str, tmp_path) -> None:
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
             browser.close()
+
+
+def test_cancel_a_running_job_leaves_nothing_pushed(service, tmp_path):
+    client = service.client("frank")
+    remote = tmp_path / "cancelled.git"
+    job = client.export(penguins_variant(tmp_path, 3, 0.5), local_request(remote))
+    for event in client.events(job["id"]):
+        if event.type == "phase" and event.data["phase"] == "train":
+            assert client.cancel(job["id"])["state"] == "running"  # stops at the next step
+            break
+    done = wait_job(client, job["id"], 120)
+    assert done["state"] == "cancelled" and done["error"]["code"] == "cancelled"
+    assert done["result"] is None
+    assert not remote.exists()  # the repository was never touched
+    events = list(client.events(job["id"]))
+    assert [e.type for e in events[-2:]] == ["state", "error"]
+    assert events[-2].data == {"state": "cancelled"}
