@@ -13,7 +13,7 @@ from gitexport.document import Bundle, load_bundle
 from gitexport.errors import DocumentError, Problem, node_where
 from gitexport.graph import Chain, analyse_graph
 from gitexport.plan import build_plan, node_config
-from gitexport.plan_model import ExportPlan
+from gitexport.plan_model import Call, ExportPlan
 from gitexport.profile import DataProfile, load_training_frame, profile_data
 
 
@@ -67,6 +67,7 @@ def check_trainable(
 ) -> list[Problem]:
     """Problems the data and the parameters would raise in training or evaluation."""
     problems = _check_estimator_params(plan, chain)
+    problems += _check_step_params(plan, chain)
     problems += _check_folds(plan, chain, profile, catalog)
     problems += _check_test_only_missing(plan, profile, split_where)
     return problems
@@ -89,10 +90,7 @@ def _check_estimator_params(plan: ExportPlan, chain: Chain) -> list[Problem]:
     model = plan.model
     call = model.estimator
     where = node_where(model.node_id, model.label)
-    kwargs = {
-        k: tuple(v) if k in call.tuples and isinstance(v, list) else v
-        for k, v in call.kwargs.items()
-    }
+    kwargs = _as_called(call)
     problems = []
     for key, value in kwargs.items():
         field = f"config.hyperparameters.{key}" if key in model.hyperparameters else f"config.{key}"
@@ -114,6 +112,42 @@ def _check_estimator_params(plan: ExportPlan, chain: Chain) -> list[Problem]:
         error = _validate_params(call.module, call.name, kwargs)
         if error:
             problems.append(Problem(f"{where}, config.hyperparameters", error))
+    return problems
+
+
+def _as_called(call: Call) -> dict:
+    """The keyword arguments as the generated code passes them (JSON lists back to tuples)."""
+    return {
+        k: tuple(v) if k in call.tuples and isinstance(v, list) else v
+        for k, v in call.kwargs.items()
+    }
+
+
+def _library_calls(call: Call):
+    """The scikit-learn / imbalanced-learn constructors in a step's call, nested ones too (a
+    scaler inside ``ColumnScaler``); the project's own transformers are not importable here."""
+    if call.module.split(".")[0] in ("sklearn", "imblearn"):
+        yield call
+    for value in call.kwargs.values():
+        if isinstance(value, Call):
+            yield from _library_calls(value)
+
+
+def _check_step_params(plan: ExportPlan, chain: Chain) -> list[Problem]:
+    nodes = {node.id: node for node in chain.nodes}
+    problems = []
+    for step in plan.steps:
+        if step.disabled:
+            continue
+        config = nodes[step.node_id].data.config if step.node_id in nodes else {}
+        for call in _library_calls(step.call):
+            for key, value in _as_called(call).items():
+                if isinstance(value, Call):
+                    continue
+                error = _validate_params(call.module, call.name, {key: value})
+                if error:
+                    field = f"config.{key}" if key in config else "config"
+                    problems.append(Problem(node_where(step.node_id, step.label, field), error))
     return problems
 
 

@@ -366,6 +366,15 @@ def test_hyperparameters_scikit_learn_refuses_are_named_before_training(
     )
 
 
+def test_parameters_of_library_steps_are_checked_too(tmp_path):
+    doc = base_pipeline()
+    doc["graph"]["nodes"].insert(6, node("s1", "smote", "Oversample", k_neighbors=0))
+    doc["graph"]["edges"] = chain("n1", "n2", "n3", "n4", "n5", "n6", "s1", "n7", "n8")
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()), plan_bundle)
+    assert len(problems) == 1
+    assert problems[0].startswith("node 's1' (Oversample), config.k_neighbors: The 'k_neighbors'")
+
+
 def test_param_grid_candidates_are_checked_too(tmp_path):
     doc = base_pipeline()
     model = find_node(doc, "n7")
