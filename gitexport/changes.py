@@ -90,7 +90,8 @@ def pr_history(
         return None, [head], 0, None
     wanted = sanitise_value(pipeline_id)
     records = [r for r in git.read_history(repo_dir) if r.pipeline_id == wanted]
-    base_record = next((r for r in records if r.on_main), None)
+    # The head is never its own base (a first export is on main once committed).
+    base_record = next((r for r in records if r.on_main and r.commit != head_commit), None)
     pending = [r for r in records if not r.on_main and r.commit != head_commit]  # newest first
     if head_commit is not None:
         head = replace(head, commit=head_commit)

@@ -468,7 +468,12 @@ def history_lines(
 
 
 def _marker(
-    base: Version | None, versions: Sequence[Version], pipeline_id: str | None, truncated: bool
+    base: Version | None,
+    versions: Sequence[Version],
+    pipeline_id: str | None,
+    *,
+    omitted: int,
+    truncated: bool,
 ) -> str:
     head = versions[-1]
     facts = {
@@ -477,7 +482,7 @@ def _marker(
         "base": base.facts() if base else None,
         "head": head.facts(),
         "versions": [v.facts() for v in versions[-MAX_MARKER_VERSIONS:]],
-        "versions_since_base": len(versions),
+        "versions_since_base": len(versions) + omitted,
         "truncated": truncated,
     }
     text = json.dumps(facts, sort_keys=True, ensure_ascii=True, default=str)
@@ -603,7 +608,9 @@ def _render(
         out += ["<details><summary>Lineage</summary>", "", *lineage_table(head.side.lineage)]
         out += ["", "</details>", ""]
     # Last, where a terminal reader of `gitexport diff` minds it least; bots find it anywhere.
-    out.append(_marker(base, versions, _pipeline_id(versions), cap is not None))
+    out.append(
+        _marker(base, versions, _pipeline_id(versions), omitted=omitted, truncated=cap is not None)
+    )
     return "\n".join(out) + "\n"
 
 

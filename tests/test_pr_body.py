@@ -2,7 +2,8 @@
 
 The PR's diff is main (v2) → v4, so its body must say 2 → 4 and list both versions' changes,
 whether it is written before the v4 commit or after it (then the figures are linked at the
-head's SHA). One module-scoped repository: three trainings in all.
+head's SHA). One module-scoped repository: three trainings in all (slow). The history rules themselves
+are checked fast, on exports of small synthetic trees into real repositories.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from gitexport import api, git
-from gitexport.changes import change_summary
+from gitexport.changes import change_summary, summarize
 from gitexport.export_commit import export_request
 from gitexport.figures import FIGURES_DIR
 from gitexport.options import ExportOptions
 from gitexport.report_html import REPORT_PATH, report_files
 from gitexport.summary import MAX_BODY_CHARS, github_figure_url, read_marker
 from helpers import penguins_variant
-
-pytestmark = pytest.mark.slow
 
 WEB = "https://github.com/acme/penguins"
 BRANCH = "gitexport/pl_penguins"
@@ -59,6 +58,7 @@ def scenario(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["before", "after"])
 def test_the_body_describes_main_to_the_head(scenario, which):
     body = scenario[which]
@@ -76,6 +76,7 @@ def test_the_body_describes_main_to_the_head(scenario, which):
     assert "`config/model_config.yaml` | modified" in body
 
 
+@pytest.mark.slow
 def test_the_marker_names_base_head_and_every_version(scenario):
     before, after = read_marker(scenario["before"]), read_marker(scenario["after"])
     for facts in (before, after):
@@ -88,6 +89,7 @@ def test_the_marker_names_base_head_and_every_version(scenario):
     assert after["head"]["commit"] == scenario["head"]
 
 
+@pytest.mark.slow
 def test_figures_link_base_and_head_by_commit(scenario):
     base_link = f"{WEB}/blob/{scenario['v2']}/{CM}?raw=true"
     assert base_link in scenario["before"] and base_link in scenario["after"]
@@ -95,6 +97,7 @@ def test_figures_link_base_and_head_by_commit(scenario):
     assert f"{WEB}/blob/{scenario['head']}/{CM}?raw=true" in scenario["after"]
 
 
+@pytest.mark.slow
 def test_the_export_commit_holds_the_figures_and_the_report(scenario):
     repo, head = scenario["repo"], scenario["head"]
     paths = git.tree_paths(repo, head)
@@ -111,6 +114,7 @@ def test_the_export_commit_holds_the_figures_and_the_report(scenario):
     assert "<svg " in html and "<script" not in html
 
 
+@pytest.mark.slow
 def test_callers_still_get_the_changes_of_the_export_commit(scenario):
     # Against the newest export (v3): what `gitexport diff` and the preview list.
     paths = {c.path for c in scenario["newest_changes"]}
@@ -126,3 +130,84 @@ def test_callers_still_get_the_changes_of_the_export_commit(scenario):
         f"{FIGURES_DIR}/metrics.svg": "unchanged",
         REPORT_PATH: "unchanged",
     }
+
+
+# --- fast: the history rules, on synthetic exports (real git, no training) ----------------
+
+
+@pytest.fixture(scope="module")
+def penguins_plan():
+    return api.plan(api.example("penguins"))
+
+
+def synthetic(repo, plan, version, *, merge=False):
+    """Commit a small export tree of *plan* at *version* (C = version / 10)."""
+    pipeline = plan.pipeline.model_copy(update={"version": version})
+    model = plan.model.model_copy(
+        update={
+            "estimator": plan.model.estimator.model_copy(
+                update={"kwargs": {**plan.model.estimator.kwargs, "C": version / 10}}
+            )
+        }
+    )
+    at = plan.model_copy(update={"pipeline": pipeline, "model": model})
+    lineage = {
+        "pipeline_id": plan.pipeline.id,
+        "pipeline_version": version,
+        "export_id": f"e{version}",
+    }
+    metrics = {"test": {"accuracy": 0.9 + version / 1000}}
+    files = {
+        ".gitexport/plan.json": at.to_json().encode(),
+        ".gitexport/lineage.json": json.dumps(lineage).encode(),
+        "models/metrics.json": json.dumps(metrics).encode(),
+        "README.md": f"version {version}\n".encode(),
+    }
+    request = git.ExportRequest(
+        files=files,
+        executable=frozenset(),
+        lfs_paths=frozenset(),
+        pipeline_id=plan.pipeline.id,
+        subject=f"Export v{version}",
+        body="",
+        trailers=(("Pipeline-Id", plan.pipeline.id), ("Pipeline-Version", str(version))),
+    )
+    outcome = git.export_to_repo(repo, request, merge=merge)
+    return at, files, metrics, lineage, outcome
+
+
+def test_a_first_export_written_after_its_commit_has_no_base(tmp_path, penguins_plan):
+    plan, files, metrics, lineage, outcome = synthetic(tmp_path / "r", penguins_plan, 1)
+    body, _ = summarize(
+        tmp_path / "r",
+        files,
+        plan=plan,
+        metrics=metrics,
+        lineage=lineage,
+        parity=None,
+        head_commit=outcome.export_commit,
+    )
+    assert "version 1 (first export)" in body
+    facts = read_marker(body)
+    assert facts["base"] is None and facts["head"]["commit"] == outcome.export_commit
+
+
+def test_old_versions_beyond_the_history_limit_are_counted(tmp_path, penguins_plan, monkeypatch):
+    import gitexport.changes as changes
+
+    monkeypatch.setattr(changes, "MAX_HISTORY", 3)
+    repo = tmp_path / "r"
+    synthetic(repo, penguins_plan, 1)
+    for version in range(2, 7):
+        synthetic(repo, penguins_plan, version)
+    plan, files, metrics, lineage, _ = synthetic(repo, penguins_plan, 7)
+    # Written before the commit of an export the branch already holds (a re-push): v7 is
+    # the head, not one more version.
+    body, _ = summarize(repo, files, plan=plan, metrics=metrics, lineage=lineage, parity=None)
+    facts = read_marker(body)
+    assert facts["versions_since_base"] == 6
+    assert [v["version"] for v in facts["versions"]] == [5, 6, 7]
+    assert facts["head"]["commit"] is not None
+    assert "## Canvas pipeline Penguin species: version 1 → 7" in body
+    assert "*3 older version(s) left out.*" in body
+    assert "- model parameter `C`: 0.1 → 0.7" in body
