@@ -15,6 +15,7 @@ cut with a note, and the marker is always kept.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -246,9 +247,10 @@ def lineage_table(lineage: dict) -> list[str]:
 
 
 def _number(value: Any) -> float | None:
+    """A metric value as a finite float, or None (a label, a matrix, NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    return float(value) if math.isfinite(value) else None
 
 
 def metric_direction(name: str) -> int:

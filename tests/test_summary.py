@@ -149,6 +149,7 @@ def test_direction_arrows():
     assert delta_cell("mae", 1, 1.00001) == "±0.0000"
     assert delta_cell("something_new", 1.0, 2.0) == "+1.0000 ▲"
     assert delta_cell("accuracy", None, 0.9) == "—"
+    assert delta_cell("roc_auc", 0.5, float("nan")) == "—"
 
 
 def test_every_scalar_metric_of_the_catalog_has_a_direction():
