@@ -45,9 +45,11 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
@@ -84,6 +86,8 @@ PIPELINE_VERSION_KEY = lineage.PIPELINE_VERSION
 LINEAGE_PATH = ".gitexport/lineage.json"
 LOCK_NAME = "gitexport.lock"
 JOURNAL_NAME = "gitexport-checkout.json"
+#: Which of git's own lock files a running gitexport git command may hold, and whose run.
+LOCKS_JOURNAL_NAME = "gitexport-git-locks.json"
 DEFAULT_NAME = "gitexport"
 DEFAULT_EMAIL = "gitexport@users.noreply.local"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git knows this object implicitly
@@ -101,6 +105,11 @@ CRASH_STEPS = (
     "after-main-ref",  # main moved, working tree not yet updated (journal present)
     "after-worktree",  # everything done but the lock release
     "before-rename",  # new project fully built in its staging directory
+    # Inside a git command that holds one of git's own locks (a kill mid-command leaves it):
+    "in-branch-ref",  # refs/heads/gitexport/<id>.lock
+    "in-lfs-install",  # config.lock
+    "in-main-ref",  # refs/heads/main.lock
+    "in-worktree",  # index.lock (read-tree / checkout-index)
 )
 
 # Same heuristic as git: a NUL byte in the first 8000 bytes means binary.
@@ -236,6 +245,10 @@ def export_to_repo(
     """
     _validate_request(request)
     repo_dir = Path(repo_dir).absolute()
+    if repo_dir.is_symlink():
+        # Follow it: the project goes where the link points (an empty folder, or one to be
+        # made); renaming the finished project onto the link itself would fail.
+        repo_dir = repo_dir.resolve()
     if _is_empty_target(repo_dir):
         return _export_into_new_dir(repo_dir, request)
     if not repo_dir.is_dir():
@@ -247,6 +260,7 @@ def export_to_repo(
             "directory, or commit its files to git first and export with adopt"
         )
     with repo, _ExportLock(Path(repo.git_dir), repo_dir):
+        _release_stale_git_locks(repo)
         _finish_interrupted_checkout(repo)
         previous = _previous_export(repo, request, adopt=adopt)
         _refuse_dirty_worktree(repo, repo_dir)
@@ -469,11 +483,14 @@ def _is_ancestor(repo: Repo, ancestor: str, descendant: str) -> bool:
     return status == 0
 
 
-def _update_ref(repo: Repo, ref: str, new: str, old: str | None) -> None:
+def _update_ref(
+    repo: Repo, ref: str, new: str, old: str | None, *, crash: str | None = None
+) -> None:
     """Move ``ref`` only if it still points at ``old`` (compare-and-swap)."""
     if new == old:
         return
-    _git(repo, "update-ref", "-m", "gitexport", ref, new, old or ZERO_SHA)
+    with _holding_git_locks(repo, [f"{ref}.lock"], crash=crash):
+        _git(repo, "update-ref", "-m", "gitexport", ref, new, old or ZERO_SHA)
 
 
 def _head_is_main(repo: Repo) -> bool:
@@ -642,7 +659,7 @@ def _export_in_repo(
     else:
         export_commit = previous
     _crash_point("after-commit")
-    _update_ref(repo, branch_ref, export_commit, _resolve(repo, branch_ref))
+    _update_ref(repo, branch_ref, export_commit, _resolve(repo, branch_ref), crash="in-branch-ref")
     _crash_point("after-branch-ref")
 
     outcome = ExportOutcome(
@@ -784,11 +801,12 @@ def _merge_tree(
 
 def _install_lfs(repo: Repo) -> None:
     """Local LFS filters (needed to smudge on checkout) and, if possible, its hooks."""
-    status, _ = _git(repo, "lfs", "install", "--local", ok=(0, 1, 2))
-    if status != 0:
-        # Another tool owns the hooks; the filters are what the checkout needs.
-        log.warning("git lfs could not install its hooks; push LFS objects with `git lfs push`")
-        _git(repo, "lfs", "install", "--local", "--skip-repo")
+    with _holding_git_locks(repo, ["config.lock"], crash="in-lfs-install"):
+        status, _ = _git(repo, "lfs", "install", "--local", ok=(0, 1, 2))
+        if status != 0:
+            # Another tool owns the hooks; the filters are what the checkout needs.
+            log.warning("git lfs could not install its hooks; push LFS objects with `git lfs push`")
+            _git(repo, "lfs", "install", "--local", "--skip-repo")
 
 
 # --------------------------------------------------------------------------- worktree
@@ -802,10 +820,13 @@ def _advance_main(repo: Repo, old: str | None, new: str) -> None:
     """Move ``main``, then bring the working tree along; a journal covers the gap."""
     checked_out = _head_is_main(repo)
     if checked_out:
-        _write_atomically(_journal_path(repo), json.dumps({"old": old, "new": new}).encode())
-    _update_ref(repo, MAIN_REF, new, old)
+        # Also the proof, should this run be killed, that a leftover index.lock is ours.
+        record = {"old": old, "new": new, **_owner_record(), "locks": ["index.lock"]}
+        _write_atomically(_journal_path(repo), json.dumps(record).encode())
+    _update_ref(repo, MAIN_REF, new, old, crash="in-main-ref")
     _crash_point("after-main-ref")
     if checked_out:
+        _crash_point("in-worktree")
         _checkout_changes(repo, old, new)
         _journal_path(repo).unlink()
     _crash_point("after-worktree")
@@ -814,13 +835,104 @@ def _advance_main(repo: Repo, old: str | None, new: str) -> None:
 def _finish_interrupted_checkout(repo: Repo) -> None:
     """Complete a working-tree update that a killed export left half done."""
     journal = _journal_path(repo)
-    if not journal.exists():
+    record = _read_journal(journal)
+    if record is None:
         return
-    record = json.loads(journal.read_bytes())
     if _resolve(repo, MAIN_REF) == record["new"] and _head_is_main(repo):
         log.warning("finishing the working-tree update of an interrupted export")
         _checkout_changes(repo, record["old"], record["new"])
     journal.unlink()
+
+
+# --------------------------------------------------------------------------- git's own locks
+#
+# git guards the index, refs and config with ``<file>.lock`` files; a git process killed
+# mid-command (because gitexport was killed) leaves its lock, and every later git command
+# on that file fails ("index.lock: File exists"). Before a locking command gitexport records
+# which locks it may leave and whose run it is (pid, host, boot); the next export removes
+# exactly those, and only once that run is provably gone (:func:`_owner_gone`). A lock no
+# journal of a dead run names is someone else's: it is never touched, the export stops
+# with a message naming it.
+
+
+@contextmanager
+def _holding_git_locks(repo: Repo, locks: list[str], *, crash: str | None = None):
+    path = Path(repo.git_dir) / LOCKS_JOURNAL_NAME
+    _write_atomically(path, json.dumps({**_owner_record(), "locks": locks}).encode())
+    try:
+        if crash:
+            _crash_point(crash)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _owner_record() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "boot": _boot_id()}
+
+
+def _boot_id() -> str:
+    """This machine's boot (Linux); '' where unknown. A pid is only meaningful within it."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _owner_gone(record: Mapping) -> bool:
+    """Whether the run that wrote *record* has provably ended: on this host, in an earlier
+    boot, or in this boot with its pid no longer alive. A run on another host cannot be
+    checked, so it is never presumed gone."""
+    if record.get("host") != socket.gethostname():
+        return False
+    boot = record.get("boot") or ""
+    if boot and _boot_id() and boot != _boot_id():
+        return True
+    pid = record.get("pid")
+    return isinstance(pid, int) and not _pid_alive(pid)
+
+
+def _read_journal(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(
+            f"{path} is damaged (not gitexport's JSON); if no export is running, delete it "
+            "and check the repository with `git status`"
+        ) from None
+    if not isinstance(record, dict):
+        raise UserError(f"{path} is damaged; if no export is running, delete it")
+    return record
+
+
+def _release_stale_git_locks(repo: Repo) -> None:
+    """Remove git lock files a killed gitexport run left (see above), and nothing else."""
+    git_dir = Path(repo.git_dir)
+    locks_journal = git_dir / LOCKS_JOURNAL_NAME
+    for journal in (locks_journal, _journal_path(repo)):
+        record = _read_journal(journal)
+        if record is None or not _owner_gone(record):
+            continue
+        for name in record.get("locks", []):
+            lock = git_dir / name
+            if _inside(lock, git_dir) and lock.is_file():
+                log.warning("removing %s left by an interrupted export", lock)
+                lock.unlink()
+    if locks_journal.exists() and _owner_gone(_read_journal(locks_journal) or {}):
+        locks_journal.unlink()
+    for name in ("index.lock", f"{MAIN_REF}.lock", "config.lock"):
+        if (git_dir / name).exists():
+            raise UserError(
+                f"{git_dir / name} exists: a git command is running in {repo.working_dir}, "
+                "or one was killed. gitexport did not leave it; if no git command is running, "
+                "delete that file and rerun"
+            )
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return os.path.normpath(path).startswith(os.path.normpath(root) + os.sep)
 
 
 def _checkout_changes(repo: Repo, old: str | None, new: str) -> None:
@@ -915,16 +1027,31 @@ def _pid_alive(pid: int) -> bool:
 class _ExportLock:
     """``.git/gitexport.lock``: one export per repository at a time.
 
-    The file holds ``<pid> <host>``. A lock whose process is gone on this host is stale and
-    is taken over; a live one (or one from another host, which we cannot check) refuses.
+    The file holds ``<pid> <host> boot=<boot id>``; while held, a thread refreshes its mtime
+    every :attr:`HEARTBEAT_SECONDS`. A lock is taken over only when its owner is provably
+    gone:
+
+    * same host and boot, and the pid is not alive;
+    * same host, another boot (the machine restarted since);
+    * another host (a container sharing the volume): its pid cannot be checked from here, so
+      only a heartbeat older than :attr:`STALE_AFTER_SECONDS` (the owner stopped refreshing
+      for many intervals: it died, or its machine did) proves it gone.
+
+    A lock that is not in this format was not written by gitexport (or is damaged): the
+    export stops and says to delete it if no export is running.
     """
 
     # A lock file seen empty is being written right now, unless it is older than this.
     _EMPTY_GRACE_SECONDS = 10.0
+    HEARTBEAT_SECONDS = 15.0
+    STALE_AFTER_SECONDS = 300.0
+    _FORMAT = re.compile(r"(\d+) (\S+)(?: boot=(\S*))?\n?\Z")
 
     def __init__(self, git_dir: Path, repo_dir: Path):
         self.path = git_dir / LOCK_NAME
         self.repo_dir = repo_dir
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def __enter__(self) -> Self:
         for _ in range(3):
@@ -934,31 +1061,56 @@ class _ExportLock:
                 self._take_over_if_stale()
                 continue
             with os.fdopen(fd, "w") as handle:
-                handle.write(f"{os.getpid()} {socket.gethostname()}\n")
+                handle.write(f"{os.getpid()} {socket.gethostname()} boot={_boot_id()}\n")
+            self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+            self._beat.start()
             return self
         raise UserError(f"could not lock {self.path}; try again")
 
     def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
         self.path.unlink(missing_ok=True)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.HEARTBEAT_SECONDS):
+            try:
+                os.utime(self.path)
+            except OSError:
+                return
 
     def _take_over_if_stale(self) -> None:
         try:
-            content = self.path.read_text()
+            content = self.path.read_text(errors="replace")
             age = time.time() - self.path.stat().st_mtime
         except FileNotFoundError:
             return  # released meanwhile: just retry
-        fields = content.split()
-        if not fields:
+        if not content.strip():
             if age < self._EMPTY_GRACE_SECONDS:
                 raise self._busy("another process")
         else:
-            pid, host = int(fields[0]), (fields[1] if len(fields) > 1 else "")
-            if host != socket.gethostname() or _pid_alive(pid):
-                raise self._busy(f"process {pid} on {host or 'this host'}")
+            match = self._FORMAT.match(content)
+            if match is None:
+                raise UserError(
+                    f"{self.path} is not a gitexport lock (it holds {content[:80]!r}, not "
+                    "'<pid> <host>'): something else wrote it, or it is damaged. If no export "
+                    f"into {self.repo_dir} is running, delete {self.path} and rerun"
+                )
+            pid, host, boot = int(match.group(1)), match.group(2), match.group(3) or ""
+            record = {"pid": pid, "host": host, "boot": boot}
+            if host != socket.gethostname():
+                if age < self.STALE_AFTER_SECONDS:
+                    raise self._busy(
+                        f"process {pid} on host {host}, alive {age:.0f}s ago; taken over "
+                        f"once it has not refreshed the lock for {self.STALE_AFTER_SECONDS:.0f}s"
+                    )
+            elif not _owner_gone(record):
+                raise self._busy(f"process {pid} on {host}")
         log.warning("removing stale lock %s (%s)", self.path, content.strip() or "empty")
         # Remove only the lock we judged stale, not one a competitor just created.
         try:
-            if self.path.read_text() == content:
+            if self.path.read_text(errors="replace") == content:
                 self.path.unlink()
         except FileNotFoundError:
             pass

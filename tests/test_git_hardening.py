@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from test_git_export import (  # noqa: F401 - isolated_git is an autouse fixture
+    export_crashing_at,
     files_v1,
     git,
     is_clean,
@@ -158,3 +159,86 @@ def test_pipeline_ids_are_compared_exactly_and_unstorable_ones_refused(tmp_path)
     with pytest.raises(DocumentError):
         publish(LocalProvider(tmp_path / "r.git"), repo, spec, title="t", body="b")
     assert not (tmp_path / "r.git").exists()  # refused before anything was created
+
+
+# -- killed runs: git's own locks, gitexport's lock ----------------------------------------
+
+# step → the lock file the git command running at that step holds when killed.
+LOCK_AT = {
+    "after-main-ref": "index.lock",  # the reproduction of issue 12 item 5
+    "in-worktree": "index.lock",
+    "in-main-ref": "refs/heads/main.lock",
+    "in-branch-ref": "refs/heads/gitexport/pl_x.lock",
+    "in-lfs-install": "config.lock",
+}
+
+
+@pytest.fixture
+def exported(tmp_path) -> Path:
+    repo = tmp_path / "project"
+    assert export_to_repo(repo, request(files_v1())).status == "created"
+    (repo / "notes.md").write_text("user file\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "user work")
+    return repo
+
+
+@pytest.mark.parametrize("step", sorted(LOCK_AT))
+def test_git_lock_left_by_a_killed_export_is_removed_by_the_next(exported, tmp_path, step):
+    v2 = request(files_v1() | {"src/train.py": b"v = 2\n"}, version=2)
+    assert export_crashing_at(step, exported, v2, tmp_path) == 99
+    lock = exported / ".git" / LOCK_AT[step]
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.touch()  # what git holds when killed inside that command
+    outcome = export_to_repo(exported, v2)
+    assert outcome.status in ("merged", "up_to_date")
+    assert not lock.exists()
+    assert worktree(exported) == dict(v2.files) | {"notes.md": b"user file\n"}
+    assert is_clean(exported)
+
+
+def test_a_git_lock_gitexport_did_not_leave_is_not_touched(exported):
+    lock = exported / ".git" / "index.lock"
+    lock.touch()  # a user's git command running right now
+    v2 = request(files_v1() | {"src/train.py": b"v = 2\n"}, version=2)
+    with pytest.raises(UserError, match=r"index.lock exists: .*gitexport did not leave it"):
+        export_to_repo(exported, v2)
+    assert lock.exists()
+    lock.unlink()
+    assert export_to_repo(exported, v2).status == "merged"
+
+
+@pytest.mark.parametrize("content", ["garbage\n", "12ab host\n", "\x00\x01\x02"])
+def test_malformed_gitexport_lock_is_a_named_error(exported, content):
+    lock = exported / ".git" / "gitexport.lock"
+    lock.write_text(content)
+    with pytest.raises(UserError, match=r"is not a gitexport lock.*delete .*gitexport.lock"):
+        export_to_repo(exported, request(files_v1(), version=1))
+    assert lock.read_text() == content
+
+
+def test_lock_from_another_host_is_taken_over_only_when_its_heartbeat_stopped(exported):
+    import os
+    import time
+
+    lock = exported / ".git" / "gitexport.lock"
+    lock.write_text("4242 some-other-container boot=x\n")  # fresh: its owner may be running
+    v2 = request(files_v1() | {"README.md": b"v2\n"}, version=2)
+    with pytest.raises(UserError, match="process 4242 on host some-other-container"):
+        export_to_repo(exported, v2)
+    old = time.time() - 3600  # not refreshed for an hour: its owner is gone
+    os.utime(lock, (old, old))
+    assert export_to_repo(exported, v2).status == "merged"
+    assert not lock.exists()
+
+
+def test_out_as_a_symlink_to_an_empty_folder_is_followed(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    assert export_to_repo(link, request(files_v1())).status == "created"
+    assert link.is_symlink() and (real / ".git").is_dir()
+    assert worktree(real) == files_v1()
+    v2 = request(files_v1() | {"README.md": b"v2\n"}, version=2)
+    assert export_to_repo(link, v2).status == "merged"
