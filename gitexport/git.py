@@ -31,7 +31,13 @@ Decisions (documented for reviewers and users)
 * ``main`` is always the branch merged into. When ``HEAD`` is not on ``main`` the ref moves but
   the working tree (which shows another branch) is left alone.
 * Only this process's pipeline may export into a repository: the last export's
-  ``Pipeline-Id`` trailer must match.
+  ``Pipeline-Id`` trailer must match exactly.
+* gitexport's own commits are the ones :func:`gitexport.lineage.is_export` recognises: their
+  ``Export-Tree`` trailer names their own tree. An export amended by hand (``git commit
+  --amend`` keeps the trailers, not the tree) is a user's commit: merged, never built upon.
+* Every git process runs through :mod:`gitexport.gitcmd` (scrubbed ``GIT_*`` environment).
+  git's own lock files a killed export leaves are removed by the next one, and only those
+  (see "git's own locks" below).
 """
 
 from __future__ import annotations

@@ -104,7 +104,9 @@ def trailer_pairs(message: str) -> list[tuple[str, str]]:
     The trailer block is the last paragraph, provided it is not the subject and every line
     in it is a trailer (or an indented continuation, which is unfolded). That is stricter
     than git, which also accepts a block that is only partly trailers; for messages built
-    by :func:`build_message` both agree.
+    by :func:`build_message` both agree. It is the only trailer parser gitexport uses
+    (through :func:`gitexport.lineage.parse`): never git's ``%(trailers)``, so a partly
+    trailer block is read the same way — as no lineage — by every module.
     """
     lines = message.replace("\r\n", "\n").split("\n")  # split("\n"): git knows no other breaks
     while lines and not lines[-1].strip():
