@@ -108,10 +108,38 @@ def _check_estimator_params(plan: ExportPlan, chain: Chain) -> list[Problem]:
                     )
                 )
                 break
+    if model.node_type == "hyperparameter_tuning":
+        problems += _check_search(model)
     if not problems:  # each value is fine: the combination may still not be
         error = _validate_params(call.module, call.name, kwargs)
         if error:
             problems.append(Problem(f"{where}, config.hyperparameters", error))
+    return problems
+
+
+def _check_search(model) -> list[Problem]:
+    """The search's own parameters (``scoring`` a scorer name, ``n_iter`` at least 1), as
+    scikit-learn checks them when the search starts."""
+    from sklearn.dummy import DummyClassifier
+
+    problems = []
+    if model.scoring is not None:
+        error = _validate_params(
+            "sklearn.model_selection",
+            "GridSearchCV",
+            {"estimator": DummyClassifier(), "param_grid": {}, "scoring": model.scoring},
+        )
+        if error:
+            problems.append(
+                Problem(node_where(model.node_id, model.label, "config.scoring"), error)
+            )
+    if model.search == "random" and (model.n_iter is None or model.n_iter < 1):
+        problems.append(
+            Problem(
+                node_where(model.node_id, model.label, "config.n_iter"),
+                f"{model.n_iter} candidates; a random search tries at least 1",
+            )
+        )
     return problems
 
 

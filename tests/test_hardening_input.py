@@ -391,6 +391,28 @@ def test_param_grid_candidates_are_checked_too(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "extra, field, says",
+    [
+        ({"scoring": "bogus"}, "config.scoring", "The 'scoring' parameter of GridSearchCV"),
+        ({"search": "random", "n_iter": 0}, "config.n_iter", "0 candidates"),
+    ],
+)
+def test_search_parameters_are_checked(tmp_path, extra, field, says):
+    doc = base_pipeline()
+    model = find_node(doc, "n7")
+    model["type"] = "hyperparameter_tuning"
+    model["data"]["config"] = {
+        "model_type": "logistic_regression",
+        "param_grid": {"C": [0.1, 1.0]},
+        "cv_folds": 3,
+        **extra,
+    }
+    problems = problems_of(write_bundle(tmp_path, doc, base_frame()), plan_bundle)
+    assert len(problems) == 1 and problems[0].startswith(f"node 'n7' (Model), {field}: ")
+    assert says in problems[0]
+
+
+@pytest.mark.parametrize(
     "folds, says",
     [
         (1, "1 folds; must be 0 (no cross-validation) or at least 2"),
