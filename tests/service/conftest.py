@@ -147,7 +147,23 @@ def github(git_server, server_token):
     from servers.github_api import FakeGitHub
 
     server = ForgeHttpServer(
-        lambda api: FakeGitHub(git_server, api=api, uploads=api, token=server_token)
+        lambda base: FakeGitHub(
+            git_server, api=base + "/api/v3", uploads=base + "/api/v3", token=server_token
+        )
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gitlab(git_server, server_token):
+    """The fake GitLab API over HTTP in front of the real git + LFS server."""
+    from forge_http import ForgeHttpServer
+
+    from servers.gitlab_api import FakeGitLab
+
+    server = ForgeHttpServer(
+        lambda base: FakeGitLab(git_server, base=base, token=server_token)
     ).start()
     yield server
     server.stop()

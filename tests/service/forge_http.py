@@ -1,6 +1,6 @@
-"""The ``responses``-based fake GitHub (tests/servers/github_api.py) served over real HTTP on
-127.0.0.1, so a ``gitexport serve`` subprocess can talk to it (GitHub Enterprise style:
-``http://127.0.0.1:<port>/api/v3``)."""
+"""The ``responses``-based fakes of GitHub and GitLab (tests/servers/) served over real HTTP on
+127.0.0.1, so a ``gitexport serve`` subprocess can talk to them (GitHub Enterprise style
+``http://127.0.0.1:<port>/api/v3``; GitLab ``http://127.0.0.1:<port>`` + ``/api/v4``)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ class ForgeHttpServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.api_url = self.base_url + "/api/v3"
-        self.fake = make_fake(self.api_url)
+        self.api_url = self.base_url + "/api/v3"  # GitHub Enterprise's REST root
+        self.fake = make_fake(self.base_url)
         self.httpd.fake = self.fake
         self.httpd.base_url = self.base_url
         self.httpd.lock = threading.Lock()

@@ -171,6 +171,27 @@ def test_github_flow_followed_in_a_browser_and_wrong_token(
         assert secret not in dump
 
 
+def test_gitlab_flow(service, gitlab, tmp_path, server_token):
+    client = service.client("grace")
+    request = {
+        "target": {"provider": "gitlab", "repo": "acme/ml/penguins", "base_url": gitlab.base_url},
+        "options": FAST_OPTIONS,
+    }
+    results = []
+    for version, c in ((3, 0.5), (4, 0.25)):
+        job = client.export(penguins_variant(tmp_path, version, c), request, token=server_token)
+        done = wait_job(client, job["id"])
+        assert done["state"] == "succeeded", done["error"]
+        results.append(done["result"])
+    assert [r["status"] for r in results] == ["created", "pr_opened"]
+    [mrs] = gitlab.fake.mrs.values()
+    assert len(mrs) == 1 and results[1]["pull_request"]["number"] == mrs[0]["iid"]
+    assert results[1]["pull_request"]["url"].startswith(gitlab.base_url)
+    service.stop()
+    assert server_token not in service.logs()
+    assert tree_contains(service.state_dir, server_token.encode()) == []
+
+
 def test_broken_document_fails_with_its_problems(service, tmp_path):
     client = service.client("dave")
     bundle = penguins_variant(tmp_path, 3, 0.5)
