@@ -11,7 +11,8 @@ Which commits are gitexport's own (:func:`is_export_of`): the message's trailer 
 lineage at all) names the pipeline with exactly this id, and its ``Export-Tree`` is the
 commit's own tree. ``git commit --amend`` keeps the message but not the tree: an amended
 export with an edit in it is a user's commit, merged like any other, never built upon or
-overwritten as if it were generated output.
+overwritten as if it were generated output. (Exports written before ``Export-Tree`` existed
+carry none; they are still recognised by their trailers, ``Exporter-Version`` included.)
 
 Pipeline ids are compared exactly. An id the trailer block cannot hold as is (a newline, a
 tab, a control or bidi character, edge or doubled whitespace would be flattened) is refused
@@ -144,7 +145,13 @@ def is_export(message: str, tree: str) -> bool:
     """Whether a commit (its *message* and *tree* id) is an export exactly as gitexport
     wrote it: a ``Pipeline-Id`` and an ``Export-Tree`` naming this very tree."""
     found = parse(message)
-    return found.pipeline_id is not None and found.export_tree == tree
+    if found.pipeline_id is None:
+        return False
+    if found.export_tree is not None:
+        return found.export_tree == tree
+    # Written before Export-Tree existed (every export then carried Exporter-Version):
+    # trusted by its trailers, as it was then, so those repositories keep working.
+    return found.first(EXPORTER_VERSION) is not None
 
 
 def is_export_of(message: str, tree: str, pipeline_id: str) -> bool:

@@ -54,6 +54,11 @@ def test_an_export_is_recognised_by_its_tree_not_its_trailers_alone():
     assert not lineage.is_export("Export\n\nPipeline-Id: pl_x\n", TREE)  # no Export-Tree
 
 
+def test_exports_from_before_export_tree_are_still_recognised():
+    legacy = "Export\n\nPipeline-Id: pl_x\nExporter-Version: gitexport 0.1.0\n"
+    assert lineage.is_export_of(legacy, TREE, "pl_x")
+
+
 def test_a_partly_trailer_block_holds_no_lineage():
     """git reads trailers from a block that is only partly trailers (with a Signed-off-by);
     gitexport's one parser does not, so such a commit is never taken for an export."""
