@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import FAST_OPTIONS, SERVICE_KEY, tree_contains, wait_job
+from conftest import FAST_OPTIONS, SERVICE_KEY, free_port, tree_contains, wait_job
 
 from helpers import penguins_variant
 
@@ -187,6 +187,13 @@ def test_gitlab_flow(service, gitlab, tmp_path, server_token):
     [mrs] = gitlab.fake.mrs.values()
     assert len(mrs) == 1 and results[1]["pull_request"]["number"] == mrs[0]["iid"]
     assert results[1]["pull_request"]["url"].startswith(gitlab.base_url)
+
+    # A forge nobody answers: retried with backoff, then forge_unavailable.
+    closed = f"http://127.0.0.1:{free_port()}"
+    unreachable = {**request, "target": {**request["target"], "base_url": closed}}
+    job = client.export(penguins_variant(tmp_path, 5, 0.1), unreachable, token=server_token)
+    failed = wait_job(client, job["id"], 240)
+    assert failed["state"] == "failed" and failed["error"]["code"] == "forge_unavailable"
     service.stop()
     assert server_token not in service.logs()
     assert tree_contains(service.state_dir, server_token.encode()) == []
