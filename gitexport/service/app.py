@@ -255,7 +255,7 @@ def create_app(settings: Settings, store: JobStore, queue: JobQueue) -> FastAPI:
             shutil.rmtree(work, ignore_errors=True)
 
     @app.get("/v1/exports")
-    async def list_exports(
+    def list_exports(
         request: Request, state: str | None = None, limit: int = 20, cursor: str | None = None
     ):
         user = caller(request)
@@ -269,15 +269,17 @@ def create_app(settings: Settings, store: JobStore, queue: JobQueue) -> FastAPI:
         return {"items": [view(request, j) for j in items], "next_cursor": next_cursor}
 
     @app.get("/v1/exports/{job_id}")
-    async def get_export(request: Request, job_id: str):
+    def get_export(request: Request, job_id: str):
         return view(request, own_job(job_id, caller(request)))
 
     @app.post("/v1/exports/{job_id}/cancel", status_code=202)
-    async def cancel_export(request: Request, job_id: str):
+    def cancel_export(request: Request, job_id: str):
         job = own_job(job_id, caller(request))
-        if job["state"] == "queued":
+        if job["state"] in ("queued", "running"):
+            # The flag first: a worker that claims the job meanwhile stops at its first step.
             store.request_cancel(job_id)
-            # Nobody runs it yet: it ends here (a worker that dequeues it later skips it).
+            # Nobody runs it yet: it ends here (only if still queued; a worker that dequeues
+            # it later skips it).
             store.finish(
                 job_id,
                 "cancelled",
@@ -286,17 +288,14 @@ def create_app(settings: Settings, store: JobStore, queue: JobQueue) -> FastAPI:
                     "message": "cancelled before it started",
                     "problems": [],
                 },
+                expect_state="queued",
             )
-        elif job["state"] == "running":
-            store.request_cancel(job_id)
         return JSONResponse(view(request, store.get(job_id)), status_code=202)
 
     @app.get("/v1/exports/{job_id}/archive")
-    async def get_archive(request: Request, job_id: str):
+    def get_archive(request: Request, job_id: str):
         job = own_job(job_id, caller(request))
-        data = (
-            await run_in_threadpool(store.archive, job_id) if job["state"] == "succeeded" else None
-        )
+        data = store.archive(job_id) if job["state"] == "succeeded" else None
         if data is None:
             raise ApiError(404, "not_found", "this export has no archive (not finished, or failed)")
         name = (job["pipeline"] or {}).get("name") or job_id
@@ -352,6 +351,7 @@ def create_app(settings: Settings, store: JobStore, queue: JobQueue) -> FastAPI:
 
     async def _stream(request: Request, job_id: str, after: int, *, wrap: bool):
         """Every event after *after*, in order, once; ends after ``result``/``error``."""
+        idle = 0
         while True:
             batch = await run_in_threadpool(store.events_after, job_id, after)
             for event in batch:
@@ -363,7 +363,12 @@ def create_app(settings: Settings, store: JobStore, queue: JobQueue) -> FastAPI:
             if not batch:
                 if await request.is_disconnected():
                     return
+                idle += 1
+                if idle % 50 == 0 and await run_in_threadpool(store.get, job_id) is None:
+                    return  # the job expired while someone was watching
                 await asyncio.sleep(POLL_SECONDS)
+            else:
+                idle = 0
 
     return app
 

@@ -383,6 +383,7 @@ class JobStore:
         error: dict | None = None,
         archive: bytes | None = None,
         worker: str | None = None,
+        expect_state: str | None = None,
     ) -> bool:
         """The terminal transition, once: state, result/error, the token and bundle erased,
         then the ``state`` event and the closing ``result``/``error`` event."""
@@ -403,6 +404,8 @@ class JobStore:
             if worker is not None:
                 # Only the worker that holds the job answers for it (not one it was taken from).
                 query = query.where(jobs.c.worker == worker)
+            if expect_state is not None:
+                query = query.where(jobs.c.state == expect_state)
             done = conn.execute(query.values(**values)).rowcount
             if not done:
                 return False
