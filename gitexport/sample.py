@@ -62,11 +62,26 @@ def csv_bytes(frame: pd.DataFrame, read_options: dict | None = None) -> bytes:
     """
     options = dict(read_options or {})
     encoding = options.pop("encoding", None) or "utf-8"
-    writer = {"lineterminator": "\n"}
+    # Python's csv writer quotes a value holding a character of the line terminator only: with
+    # "\n" a carriage return inside a value went out bare and split its row on reading.
+    writer = {"lineterminator": "\r\n" if _has_carriage_return(frame) else "\n"}
     writer.update({_WRITER_KEYWORD[k]: v for k, v in options.items() if k in _WRITER_KEYWORD})
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, **writer)
     return buffer.getvalue().encode(encoding)
+
+
+def _has_carriage_return(frame: pd.DataFrame) -> bool:
+    if any("\r" in str(name) for name in frame.columns):
+        return True
+    for name in frame.columns:
+        column = frame[name]
+        if not pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_datetime64_any_dtype(
+            column
+        ):
+            if column.astype(str).str.contains("\r", regex=False).any():
+                return True
+    return False
 
 
 def sample_bytes(plan: ExportPlan, sample: pd.DataFrame) -> bytes:
@@ -76,6 +91,24 @@ def sample_bytes(plan: ExportPlan, sample: pd.DataFrame) -> bytes:
     if plan.source.file_format == "parquet":
         return _parquet_bytes(sample, where)
     options = dict(plan.source.read_options)
+    data = _csv_sample(sample, options, where)
+    # Whatever the options, the loader must get back as many rows and the same columns.
+    try:
+        shipped = pd.read_csv(io.BytesIO(data), **options)
+    except (ValueError, UnicodeError, pd.errors.ParserError) as exc:
+        raise DocumentError(Problem(where, f"the sample does not read back: {exc}")) from None
+    if shipped.shape != sample.shape or list(shipped.columns) != [str(c) for c in sample.columns]:
+        raise DocumentError(
+            Problem(
+                where,
+                f"the sample ({sample.shape[0]} rows, {sample.shape[1]} columns) reads back as "
+                f"{shipped.shape[0]} rows and {shipped.shape[1]} columns; export with --data none",
+            )
+        )
+    return data
+
+
+def _csv_sample(sample: pd.DataFrame, options: dict, where: str) -> bytes:
     try:
         data = csv_bytes(sample, options)
     except (UnicodeError, LookupError, ValueError, TypeError) as exc:

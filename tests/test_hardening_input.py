@@ -227,7 +227,7 @@ def hostile_frame(n: int = 400) -> pd.DataFrame:
     """Text that each delimiter, quote and encoding could break, on more rows than the sample."""
     frame = base_frame(n)
     frame["note"] = [
-        ("Dréam; a, b", 'say "hi"', "tab\there", "Ünïcødé", "plain", "£ 5,50")[i % 6]
+        ("Dréam; a, b", 'say "hi"', "tab\there", "Ünïcødé", "car\rriage", "£ 5,50")[i % 6]
         for i in range(n)
     ]
     return frame
@@ -268,8 +268,10 @@ def test_sample_reads_back_with_the_generated_loader_as_the_source_rows(
         index=False,
         sep=options.get("delimiter", ","),
         encoding=options.get("encoding", "utf-8"),
+        lineterminator="\r\n",  # made on Windows: values with a bare \r are quoted
     )
     planned = plan_bundle(bundle)
+    assert "car\rriage" in set(planned.frame["note"])
     sample = sample_rows(planned.plan, planned.frame)
     assert len(sample) == SAMPLE_ROWS
     files = render_project(
