@@ -65,6 +65,10 @@ jobs = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
     sa.Column("event_seq", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_jobs_user_created", "user_id", "created_at"),
+    sa.Index("ix_jobs_state", "state"),
+    # Two identical requests at once: only one gets the key (see create_job).
+    sa.Index("ux_jobs_user_idempotency", "user_id", "idempotency_key", unique=True),
 )
 
 events = sa.Table(
@@ -76,6 +80,7 @@ events = sa.Table(
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("job_id", "seq", name="ux_events_job_seq"),
 )
 
 repo_leases = sa.Table(

@@ -351,3 +351,18 @@ def test_serve_refuses_to_start_without_keys(tmp_path, env, named):
         assert proc.returncode == 1
         assert named in proc.stderr and "refuses to start" in proc.stderr
     assert not (tmp_path / "jobs.sqlite3").exists()
+
+
+def test_migrations_build_the_schema_the_store_uses(tmp_path):
+    """alembic's comparison of the migrated database with the store's tables finds no drift."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gitexport.service.store import metadata
+
+    store = JobStore(None, tmp_path)
+    store.migrate()
+    store.migrate()  # a second start changes nothing
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
