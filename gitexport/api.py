@@ -456,16 +456,14 @@ def render_tree(
     planned: PlannedBundle, options: ExportOptions, target_provider: str | None = None
 ) -> dict[str, bytes]:
     """The files the project's templates make before training (plan included)."""
-    from gitexport.render import Assets, render_project
-    from gitexport.sample import csv_bytes, sample_rows
+    from dataclasses import replace
+
+    from gitexport.build import input_assets
+    from gitexport.render import render_project
 
     render = options.render_options(target_provider)
-    sample = sample_rows(planned.plan, planned.frame) if options.data != "none" else None
-    assets = Assets(
-        sample_csv=csv_bytes(sample) if sample is not None else None,
-        full_data=planned.data_path.read_bytes() if options.data == "full" else None,
-        extra={".gitexport/plan.json": planned.plan.to_json().encode()},
-    )
+    _, assets = input_assets(planned, render)
+    assets = replace(assets, extra={".gitexport/plan.json": planned.plan.to_json().encode()})
     return render_project(planned.plan, render, assets)
 
 

@@ -298,6 +298,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def input_assets(
+    planned: PlannedBundle, options: RenderOptions
+) -> tuple[pd.DataFrame | None, Assets]:
+    """The sample rows, and the data files the renderer places (sample, full data)."""
+    sample = sample_rows(planned.plan, planned.frame) if options.data != "none" else None
+    assets = Assets(
+        sample_csv=sample_bytes(planned.plan, sample) if sample is not None else None,
+        full_data=planned.data_path.read_bytes() if options.data == "full" else None,
+    )
+    return sample, assets
+
+
 def build_project(
     planned: PlannedBundle,
     options: RenderOptions,
@@ -312,11 +324,7 @@ def build_project(
     timings: dict[str, float] = {}
     reporter.enter("render", "rendering the project")
     t0 = time.perf_counter()
-    sample = sample_rows(plan, planned.frame) if options.data != "none" else None
-    assets = Assets(
-        sample_csv=sample_bytes(plan, sample) if sample is not None else None,
-        full_data=planned.data_path.read_bytes() if options.data == "full" else None,
-    )
+    sample, assets = input_assets(planned, options)
     files = render_project(plan, options, assets)
     timings["render"] = time.perf_counter() - t0
 

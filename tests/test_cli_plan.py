@@ -523,3 +523,18 @@ def test_plan_json_is_deterministic_across_processes(name, tmp_path):
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     assert first.stdout == second.stdout
     assert str(EXAMPLES) not in first.stdout  # no absolute paths in the plan
+
+
+def test_human_output_escapes_control_and_bidi_characters_in_names(tmp_path):
+    """A name cannot forge an output line or reorder one (the JSON keeps the exact text)."""
+    bundle = tmp_path / "hostile"
+    shutil.copytree(EXAMPLES / "penguins", bundle)
+    doc = json.loads((bundle / "pipeline.json").read_text())
+    doc["pipeline"]["name"] = "churn\nerror: forged line\u202e"
+    doc["graph"]["nodes"][1]["data"]["label"] = "step\r\x1b[2Jcleared"
+    (bundle / "pipeline.json").write_text(json.dumps(doc))
+    text = run_cli("plan", str(bundle)).stdout
+    assert not any(line.startswith("error:") for line in text.splitlines())
+    assert "\u202e" not in text and "\x1b" not in text and "\r" not in text
+    assert "churn\\nerror: forged line\\u202e" in text
+    assert plan_json(bundle)["pipeline"]["name"] == "churn\nerror: forged line\u202e"

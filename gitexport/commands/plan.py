@@ -29,8 +29,7 @@ def run(args) -> int:
     if args.json:
         sys.stdout.write(plan.to_json())
     else:
-        # Names are escaped line by line: the summary's own newlines stay, a name's do not.
-        sys.stdout.write("".join(for_terminal(line) + "\n" for line in summary(plan).splitlines()))
+        sys.stdout.write(summary(plan))
     return 0
 
 
@@ -93,4 +92,6 @@ def summary(plan: ExportPlan) -> str:
     lines += [f"  {pkg.name}=={pkg.version}  ({pkg.why})" for pkg in plan.packages]
     for warning in plan.warnings:
         lines.append(f"warning: {warning}")
-    return "\n".join(lines) + "\n"
+    # Each entry is one line: names are escaped before the lines are joined, so a newline or
+    # a bidi override in a name can never forge or reorder a line.
+    return "".join(for_terminal(line) + "\n" for line in lines)
