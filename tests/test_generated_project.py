@@ -542,8 +542,9 @@ def test_hostile_names_yaml_json_toml_markdown_parse(session):
     assert parsed >= 5
     config = yaml.safe_load(files["config/config.yaml"])
     assert config["data"]["target"] == HOSTILE_TARGET
-    assert config["pipeline"]["name"] == HOSTILE_NAME
     assert config["evaluation"]["positive_label"] == 'yes "1"'
+    model_config = yaml.safe_load(files["config/model_config.yaml"])
+    assert model_config["pipeline"]["name"] == HOSTILE_NAME
     plan = json.loads(files[".gitexport/plan.json"])
     assert plan["target"] == HOSTILE_TARGET
     assert {f["name"] for f in plan["serving_schema"]} >= {
