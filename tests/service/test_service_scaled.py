@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -94,16 +95,33 @@ def _run(svc, tmp_path, postgres, token):
         # The export branch holds the two re-exports on top of main, one after the other.
         assert git(remote, "rev-list", "--count", "main..gitexport/pl_penguins").strip() == "2"
 
-    # A worker dies in the middle of a push: the job finishes on the other.
+    # A worker dies in the middle of a push: the job finishes on the other. The remote's
+    # pre-receive hook holds the push until the test opens the gate, so the kill lands while
+    # the push is in flight (its orphaned receive-pack may still land it: the re-run must
+    # converge either way).
     remote = remotes[0]
+    entered, gate = tmp_path / "push-entered", tmp_path / "push-gate"
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "cat >/dev/null\n"
+        f"touch '{entered}'\n"
+        "i=0\n"
+        f"while [ ! -e '{gate}' ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\n"
+    )
+    hook.chmod(0o755)
     request = {"target": {"provider": "local", "repo": str(remote)}, "options": FAST_OPTIONS}
     job = client.export(penguins_variant(tmp_path, 6, 0.05), request, token=token)
     dump = None
     for event in client.events(job["id"]):
         if event.type == "phase" and event.data["phase"] == "train" and dump is None:
-            dump = pg_dump(postgres)
+            dump = pg_dump(postgres)  # while the job holds its (encrypted) token
         if event.type == "phase" and event.data["phase"] == "push":
             break
+    deadline = time.time() + 120
+    while not entered.exists():
+        assert time.time() < deadline, "the push never reached the remote"
+        time.sleep(0.05)
     with engine.connect() as conn:
         worker = conn.execute(
             sa.text("SELECT worker FROM jobs WHERE id = :id"), {"id": job["id"]}
@@ -112,6 +130,7 @@ def _run(svc, tmp_path, postgres, token):
     victim = next(w for w in svc.workers if w.proc.pid == pid)
     os.kill(pid, signal.SIGKILL)
     victim.proc.wait(10)
+    gate.touch()
     done = wait_job(client, job["id"], timeout=300)
     assert done["state"] == "succeeded", done["error"]
     assert done["attempts"] == 2
@@ -122,6 +141,7 @@ def _run(svc, tmp_path, postgres, token):
     # The token: encrypted while the job waited (the dump holds a token, not this one), then
     # erased; never in the logs or a state folder.
     assert dump is not None and token not in dump
+    assert "674141414141" in dump  # hex of "gAAAAA": a Fernet ciphertext sat in the row
     with engine.connect() as conn:
         assert (
             conn.execute(sa.text("SELECT count(*) FROM jobs WHERE token IS NOT NULL")).scalar() == 0
