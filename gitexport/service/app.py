@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -57,6 +57,18 @@ class ExportRequest(BaseModel):
 
     target: api.Target | None = None
     options: api.ExportOptions = api.ExportOptions()
+
+    @field_validator("target")
+    @classmethod
+    def _no_server_side_credentials(cls, target: api.Target | None) -> api.Target | None:
+        # A GitHub App's private key is a file on the *service's* machine: a caller must not
+        # make the service read one (the user's token travels in X-Forge-Token instead).
+        if target is not None and (target.app_id or target.private_key or target.installation_id):
+            raise ValueError(
+                "app_id, private_key and installation_id are not accepted by the service; "
+                "send the user's token in X-Forge-Token"
+            )
+        return target
 
 
 class ApiError(Exception):

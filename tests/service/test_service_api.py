@@ -174,6 +174,9 @@ def test_bad_requests(app):
     assert any(
         p["where"].startswith("request.target.provider") for p in r.json()["error"]["problems"]
     )
+    app_key = {"target": {"provider": "github", "repo": "o/r", "private_key": "/etc/shadow"}}
+    r = post(client, request=app_key)
+    assert r.status_code == 422 and "X-Forge-Token" in r.text
     r = client.post("/v1/exports", files={"request": (None, "{}")}, headers=AUTH)
     assert r.status_code == 422
     assert post(client, bundle=b"not an archive").status_code == 422
