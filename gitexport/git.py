@@ -116,6 +116,7 @@ CRASH_STEPS = (
     "in-lfs-install",  # config.lock
     "in-main-ref",  # refs/heads/main.lock
     "in-worktree",  # index.lock (read-tree / checkout-index)
+    "in-fetch",  # refs/gitexport-remote/<branch>.lock (the push's fetch, gitexport.git_remote)
 )
 
 # Same heuristic as git: a NUL byte in the first 8000 bytes means binary.
@@ -513,6 +514,11 @@ def _identity_env() -> dict[str, str]:
     return env
 
 
+def crash_point(step: str) -> None:
+    """The crash-test hook for other modules (:data:`CRASH_STEPS`)."""
+    _crash_point(step)
+
+
 def _crash_point(step: str) -> None:
     """Die here if the crash-test hook asks for it (tests only; see :data:`CRASH_STEPS`)."""
     assert step in CRASH_STEPS, step
@@ -861,9 +867,18 @@ def _finish_interrupted_checkout(repo: Repo) -> None:
 # with a message naming it.
 
 
-@contextmanager
 def _holding_git_locks(repo: Repo, locks: list[str], *, crash: str | None = None):
-    path = Path(repo.git_dir) / LOCKS_JOURNAL_NAME
+    return holding_git_locks(Path(repo.git_dir), locks, crash=crash)
+
+
+@contextmanager
+def holding_git_locks(
+    git_dir: Path, locks: list[str], *, journal: str = LOCKS_JOURNAL_NAME, crash: str | None = None
+):
+    """Around a git command that takes *locks* (paths relative to *git_dir*): a journal
+    naming them and this run, so :func:`release_locks_of_dead_runs` may remove them should
+    this process be killed mid-command."""
+    path = Path(git_dir) / journal
     _write_atomically(path, json.dumps({**_owner_record(), "locks": locks}).encode())
     try:
         if crash:
@@ -913,21 +928,28 @@ def _read_journal(path: Path) -> dict | None:
     return record
 
 
+def release_locks_of_dead_runs(git_dir: Path, journal: str, *, keep_journal: bool = False):
+    """Remove the lock files *journal* names if the run that wrote it is provably gone."""
+    git_dir = Path(git_dir)
+    path = git_dir / journal
+    record = _read_journal(path)
+    if record is None or not _owner_gone(record):
+        return
+    for name in record.get("locks", []):
+        lock = git_dir / name
+        if _inside(lock, git_dir) and lock.is_file():
+            log.warning("removing %s left by an interrupted gitexport run", lock)
+            lock.unlink()
+    if not keep_journal:
+        path.unlink(missing_ok=True)
+
+
 def _release_stale_git_locks(repo: Repo) -> None:
     """Remove git lock files a killed gitexport run left (see above), and nothing else."""
     git_dir = Path(repo.git_dir)
-    locks_journal = git_dir / LOCKS_JOURNAL_NAME
-    for journal in (locks_journal, _journal_path(repo)):
-        record = _read_journal(journal)
-        if record is None or not _owner_gone(record):
-            continue
-        for name in record.get("locks", []):
-            lock = git_dir / name
-            if _inside(lock, git_dir) and lock.is_file():
-                log.warning("removing %s left by an interrupted export", lock)
-                lock.unlink()
-    if locks_journal.exists() and _owner_gone(_read_journal(locks_journal) or {}):
-        locks_journal.unlink()
+    release_locks_of_dead_runs(git_dir, LOCKS_JOURNAL_NAME)
+    # The checkout journal stays: _finish_interrupted_checkout completes what it records.
+    release_locks_of_dead_runs(git_dir, JOURNAL_NAME, keep_journal=True)
     for name in ("index.lock", f"{MAIN_REF}.lock", "config.lock"):
         if (git_dir / name).exists():
             raise UserError(

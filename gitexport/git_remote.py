@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from gitexport import gitcmd
+from gitexport import git, gitcmd
 from gitexport.errors import (
     ForgeAuthError,
     ForgeError,
@@ -42,6 +42,7 @@ REDACTED = "***"
 #: Refs that :meth:`GitRemote.fetch` writes remote branches to (outside refs/heads and
 #: refs/remotes, so no branch listing or ``git push --all`` ever sees them).
 FETCH_NAMESPACE = "refs/gitexport-remote/"
+FETCH_JOURNAL_NAME = "gitexport-fetch-locks.json"
 
 _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
@@ -408,7 +409,16 @@ class GitRemote:
         if not branches:
             return {}
         refspecs = [f"+refs/heads/{b}:{FETCH_NAMESPACE}{b}" for b in branches]
-        self.run(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", self.url, *refspecs])
+        # A fetch killed midway leaves refs/gitexport-remote/<b>.lock, and every later fetch
+        # of <b> would fail: journal the locks, remove those of a run that is gone.
+        git_dir = Path(gitcmd.text(["rev-parse", "--absolute-git-dir"], cwd=self.repo_dir))
+        git.release_locks_of_dead_runs(git_dir, FETCH_JOURNAL_NAME)
+        locks = [f"{FETCH_NAMESPACE}{b}.lock" for b in branches]
+        with git.holding_git_locks(git_dir, locks, journal=FETCH_JOURNAL_NAME):
+            git.crash_point("in-fetch")
+            self.run(
+                ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", self.url, *refspecs]
+            )
         out = {}
         for b in branches:
             res = self.run(

@@ -242,3 +242,57 @@ def test_out_as_a_symlink_to_an_empty_folder_is_followed(tmp_path):
     assert worktree(real) == files_v1()
     v2 = request(files_v1() | {"README.md": b"v2\n"}, version=2)
     assert export_to_repo(link, v2).status == "merged"
+
+
+PUSH_SCRIPT = """
+import sys
+from gitexport.providers.base import RepoSpec
+from gitexport.providers.local import LocalProvider
+from gitexport.publish import publish
+spec = RepoSpec(name="r", pipeline_id=sys.argv[3])
+publish(LocalProvider(sys.argv[2]), sys.argv[1], spec, title="t", body="b")
+"""
+
+
+def test_fetch_lock_left_by_a_killed_push_is_removed_by_the_next(tmp_path, export_repo):
+    import os
+    import subprocess
+    import sys
+
+    from test_git_export import CRASH_ENV, REPO_ROOT
+
+    bare = tmp_path / "r.git"
+    spec = RepoSpec(name="r", pipeline_id=export_repo.pipeline_id)
+    export_repo.export()
+    publish(LocalProvider(bare), export_repo.path, spec, title="t", body="b")
+    second = export_repo.export()
+    env = os.environ | {CRASH_ENV: "in-fetch", "PYTHONPATH": str(REPO_ROOT)}
+    args = [str(export_repo.path), str(bare), export_repo.pipeline_id]
+    proc = subprocess.run([sys.executable, "-c", PUSH_SCRIPT, *args], env=env, check=False)
+    assert proc.returncode == 99
+    lock = export_repo.path / ".git" / "refs" / "gitexport-remote" / "main.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.touch()  # what git holds when killed while fetching main
+    result = publish(LocalProvider(bare), export_repo.path, spec, title="t", body="b")
+    assert result.status == "pr_opened" and result.commit == second
+    assert not lock.exists()
+
+
+def test_a_held_lock_keeps_its_heartbeat(tmp_path, monkeypatch):
+    """The holder refreshes the lock's mtime, which is what another host judges it by."""
+    import os
+    import time
+
+    from gitexport.git import _ExportLock
+
+    monkeypatch.setattr(_ExportLock, "HEARTBEAT_SECONDS", 0.05)
+    git_dir = tmp_path / ".git"
+    git_dir.mkdir()
+    with _ExportLock(git_dir, tmp_path) as lock:
+        old = time.time() - 3600
+        os.utime(lock.path, (old, old))
+        deadline = time.time() + 10
+        while lock.path.stat().st_mtime < time.time() - 60 and time.time() < deadline:
+            time.sleep(0.05)
+        assert lock.path.stat().st_mtime > time.time() - 60
+    assert not lock.path.exists()
