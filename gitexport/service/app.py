@@ -130,45 +130,48 @@ def create_app(settings: Settings, store: JobStore, queue: JobQueue) -> FastAPI:
             raise ApiError(
                 400, "bad_request", f"not a multipart upload: {type(exc).__name__}"
             ) from None
-        upload, raw_request = form.get("bundle"), form.get("request")
-        if upload is None or isinstance(upload, str):
-            raise ApiError(422, "invalid_document", "the upload has no `bundle` file part")
-        if raw_request is None:
-            text = "{}"
-        elif isinstance(raw_request, str):
-            text = raw_request
-        else:
-            text = (await raw_request.read()).decode("utf-8", "replace")
         try:
-            parsed = ExportRequest.model_validate_json(text)
-        except ValidationError as exc:
-            problems = [
-                {
-                    "where": "request." + ".".join(str(p) for p in e["loc"]),
-                    "message": e["msg"],
-                }
-                for e in exc.errors(include_input=False, include_url=False)
-            ]
-            raise ApiError(
-                422, "invalid_document", "the `request` part is not valid", problems
-            ) from None
-        upload.file.seek(0)
-        try:
-            root = await run_in_threadpool(
-                extract_bundle, upload.file, work / "bundle", settings.upload_limits
-            )
-            root = bundles.bundle_root(root)
-        except UploadTooLarge as exc:
-            raise ApiError(413, exc.code, exc.message, exc.to_dict()["problems"]) from None
-        except DocumentError as exc:
-            d = exc.to_dict()
-            raise ApiError(422, d["code"], str(exc), d["problems"]) from None
-        # The body for Idempotency-Key: the bundle's content and the request, not the archive's
-        # bytes (two archives of one folder differ in timestamps).
-        body = hashlib.sha256(
-            (await run_in_threadpool(bundles.digest, root)).encode()
-            + json.dumps(parsed.model_dump(mode="json"), sort_keys=True).encode()
-        ).hexdigest()
+            upload, raw_request = form.get("bundle"), form.get("request")
+            if upload is None or isinstance(upload, str):
+                raise ApiError(422, "invalid_document", "the upload has no `bundle` file part")
+            if raw_request is None:
+                text = "{}"
+            elif isinstance(raw_request, str):
+                text = raw_request
+            else:
+                text = (await raw_request.read()).decode("utf-8", "replace")
+            try:
+                parsed = ExportRequest.model_validate_json(text)
+            except ValidationError as exc:
+                problems = [
+                    {
+                        "where": "request." + ".".join(str(p) for p in e["loc"]),
+                        "message": e["msg"],
+                    }
+                    for e in exc.errors(include_input=False, include_url=False)
+                ]
+                raise ApiError(
+                    422, "invalid_document", "the `request` part is not valid", problems
+                ) from None
+            upload.file.seek(0)
+            try:
+                root = await run_in_threadpool(
+                    extract_bundle, upload.file, work / "bundle", settings.upload_limits
+                )
+                root = bundles.bundle_root(root)
+            except UploadTooLarge as exc:
+                raise ApiError(413, exc.code, exc.message, exc.to_dict()["problems"]) from None
+            except DocumentError as exc:
+                d = exc.to_dict()
+                raise ApiError(422, d["code"], str(exc), d["problems"]) from None
+            # The body for Idempotency-Key: the bundle's content and the request, not the archive's
+            # bytes (two archives of one folder differ in timestamps).
+            body = hashlib.sha256(
+                (await run_in_threadpool(bundles.digest, root)).encode()
+                + json.dumps(parsed.model_dump(mode="json"), sort_keys=True).encode()
+            ).hexdigest()
+        finally:
+            await form.close()  # the spooled upload's temporary file
         return root, parsed, text, body
 
     def new_work_dir() -> Path:
