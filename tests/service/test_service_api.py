@@ -369,3 +369,40 @@ def test_migrations_build_the_schema_the_store_uses(tmp_path):
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def test_worker_waits_for_the_repository_lease_and_sweeps_dead_jobs(tmp_path):
+    from gitexport.service.worker import Worker
+
+    store = JobStore(None, tmp_path)
+    store.migrate()
+    queued: list[tuple[str, float]] = []
+    worker = Worker(
+        store,
+        TokenVault([SECRET_KEY]),
+        tmp_path,
+        enqueue=lambda job_id, delay: queued.append((job_id, delay)),
+        heartbeat_seconds=1,
+        lease_seconds=2,
+        name="w-test",
+    )
+    new_job(store, "busy", repo="repo")
+    new_job(store, "waiting", repo="repo")
+    assert store.acquire_lease("repo", "busy", "other-worker", 60)
+    worker.run_job("waiting")
+    # Another live job holds the repository: back to the queue, a moment later, untouched.
+    assert [(j, d > 0) for j, d in queued] == [("waiting", True)]
+    assert store.get("waiting")["state"] == "queued"
+
+    # "busy" runs on a worker that then stops beating: the sweeper re-queues it.
+    assert store.claim("busy", "other-worker", lease_seconds=2)
+    assert worker.sweep() == []
+    time.sleep(2.1)
+    queued.clear()
+    assert worker.sweep() == ["busy"]
+    assert queued == [("busy", 0)] and store.get("busy")["state"] == "queued"
+    events = [e.data for e in store.events_after("busy", 0)]
+    assert events[-2:] == [
+        {"state": "queued"},
+        {"level": "warning", "message": "the worker running this job stopped; running it again"},
+    ]
