@@ -529,6 +529,16 @@ class JobStore:
                 sa.select(repo_leases.c.last_commit).where(repo_leases.c.repo_key == repo_key)
             ).scalar_one_or_none()
 
+    def last_result(self, repo_key: str) -> dict | None:
+        """The result of the newest succeeded job of the repository."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(jobs.c.result)
+                .where(jobs.c.repo_key == repo_key, jobs.c.state == "succeeded")
+                .order_by(jobs.c.finished_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
     # -- housekeeping --------------------------------------------------------------------
 
     def expire(self, ttl_seconds: float) -> list[str]:

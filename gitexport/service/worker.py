@@ -24,6 +24,7 @@ seeds a fresh one from the remote.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import random
@@ -142,6 +143,18 @@ class Worker:
             if request.get("target"):
                 target = api.Target(**request["target"])
                 workdir = self._workdir(job["repo_key"], job["attempts"])
+                unchanged = self._unchanged(job["repo_key"], workdir, root, options, target)
+                if unchanged is not None:
+                    progress("validate", 0.0, "the pipeline is unchanged since the last export")
+                    self.store.finish(
+                        job_id,
+                        "succeeded",
+                        result=unchanged,
+                        archive=api.archive(workdir),
+                        worker=self.name,
+                    )
+                    _log.info("job %s: succeeded (up to date, from the trusted cache)", job_id)
+                    return unchanged.get("commit")
                 pushed = api.push(
                     root,
                     target,
@@ -219,6 +232,39 @@ class Worker:
             if attempt > 1 or made is None or made != self.store.last_commit(repo_key):
                 _drop(workdir)
         return workdir
+
+    def _unchanged(self, repo_key, workdir: Path, root: Path, options, target) -> dict | None:
+        """The answer to an unchanged re-export, without building: when the trusted working
+        copy's newest export has this bundle's export id (the library's digests of document,
+        data, templates and options) and the store holds the result that left it."""
+        if not (workdir / ".git").exists():
+            return None  # not trusted (``_workdir`` deleted it) or never seeded
+        from gitexport import git
+        from gitexport.identity import bundle_identity
+
+        try:
+            _, export_id = bundle_identity(root, options, target.provider)
+        except GitexportError:
+            return None  # a broken document: the full path reports its problems
+        record = git.last_export(workdir)
+        previous = self.store.last_result(repo_key)
+        if record is None or not record.lineage or previous is None:
+            return None
+        try:
+            recorded = json.loads(record.lineage).get("export_id")
+        except (ValueError, AttributeError):
+            return None
+        if recorded != export_id or previous.get("commit") != self.store.last_commit(repo_key):
+            return None
+        pull_request = dict(previous.get("pull_request") or {}, action="none")
+        return {
+            **previous,
+            "status": "up_to_date",
+            "up_to_date": True,
+            "repo_created": False,
+            "pull_request": pull_request,
+            "artifacts": previous.get("artifacts", []),
+        }
 
     # -- maintenance ---------------------------------------------------------------------
 

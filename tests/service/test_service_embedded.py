@@ -84,8 +84,12 @@ def test_local_flow_preview_export_events_result(service, tmp_path, server_token
     assert second["state"] == "succeeded", second["error"]
     assert second["result"]["pull_request"]["action"] == "opened"
     same = wait_job(client, client.export(v4, request, token=server_token)["id"])
-    assert same["result"]["up_to_date"] is True
+    assert same["result"]["up_to_date"] is True and same["result"]["status"] == "up_to_date"
     assert same["result"]["pull_request"]["number"] == second["result"]["pull_request"]["number"]
+    assert same["result"]["commit"] == second["result"]["commit"]
+    # Answered from the trusted working copy by digests: no training, no push.
+    phases = [e.data["phase"] for e in client.events(same["id"]) if e.type == "phase"]
+    assert "train" not in phases and phases[-1] == "done"
     prs = json.loads((remote / "gitexport" / "pull-requests.json").read_text())
     assert len(prs) == 1
 
