@@ -406,3 +406,27 @@ def test_worker_waits_for_the_repository_lease_and_sweeps_dead_jobs(tmp_path):
         {"state": "queued"},
         {"level": "warning", "message": "the worker running this job stopped; running it again"},
     ]
+
+
+def test_expiry_drops_old_jobs_and_unused_working_copies(tmp_path):
+    import os
+
+    from gitexport.service.worker import Worker, workdir_path
+
+    store = JobStore(None, tmp_path)
+    store.migrate()
+    worker = Worker(
+        store, TokenVault([SECRET_KEY]), tmp_path, enqueue=lambda *_: None, job_ttl_seconds=3600
+    )
+    old, fresh = workdir_path(tmp_path, "old-repo"), workdir_path(tmp_path, "fresh-repo")
+    for repo in (old, fresh):
+        (repo / ".git").mkdir(parents=True)
+        (repo / ".git" / "index").write_bytes(b"")
+        (repo.parent / "last_commit").write_text("abc")
+    long_ago = time.time() - 7200
+    for path in (old / ".git" / "index", old.parent / "last_commit"):
+        os.utime(path, (long_ago, long_ago))
+    new_job(store, "done")
+    store.finish("done", "failed", error={"code": "internal", "message": "", "problems": []})
+    assert worker.expire() == []  # finished just now: kept
+    assert not old.exists() and fresh.exists()
