@@ -23,7 +23,6 @@ from gitexport import git
 from gitexport.build import BuiltProject
 from gitexport.figures import FIGURES_DIR
 from gitexport.summary import ExportSide, FigureUrl, Version, render_pr_body
-from gitexport.trailers import sanitise_value
 
 PLAN_PATH = ".gitexport/plan.json"
 METRICS_PATH = "models/metrics.json"
@@ -88,8 +87,7 @@ def pr_history(
     """
     if repo_dir is None:
         return None, [head], 0, None
-    wanted = sanitise_value(pipeline_id)
-    records = [r for r in git.read_history(repo_dir) if r.pipeline_id == wanted]
+    records = [r for r in git.read_history(repo_dir) if r.pipeline_id == pipeline_id]
     # The head is never its own base (a first export is on main once committed).
     base_record = next((r for r in records if r.on_main and r.commit != head_commit), None)
     pending = [r for r in records if not r.on_main and r.commit != head_commit]  # newest first

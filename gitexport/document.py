@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from gitexport.catalog import Catalog, check_type, load_catalog
 from gitexport.errors import DocumentError, Problem, node_where
+from gitexport.lineage import pipeline_id_problem
 
 FORMAT = "canvas-pipeline/1"
 TOP_LEVEL_KEYS = {
@@ -366,6 +367,8 @@ def load_bundle(path: Path | str, catalog: Catalog | None = None) -> Bundle:
     except ValidationError as err:
         raise DocumentError(_pydantic_problems(err, raw)) from None
     problems: list[Problem] = []
+    if (problem := pipeline_id_problem(document.pipeline.id)) is not None:
+        problems.append(problem)  # every export commit records it in a trailer
     warnings += _check_catalog_version(document, catalog, problems)
     _check_unique_ids(document, problems)
     _check_configs(document, catalog, problems)

@@ -164,14 +164,19 @@ def storable(value: str) -> bool:
     return bool(value) and tr.sanitise_value(value) == value
 
 
+def pipeline_id_problem(pipeline_id: str) -> Problem | None:
+    """The problem with an id the trailers cannot store as is (see the module doc)."""
+    if storable(pipeline_id):
+        return None
+    return Problem(
+        "pipeline.id",
+        f"{pipeline_id!r} cannot be recorded faithfully in the export's git history "
+        "(no control characters, tabs, line breaks, bidi controls, doubled or "
+        "leading/trailing spaces); give the pipeline a plain id",
+    )
+
+
 def check_pipeline_id(pipeline_id: str) -> None:
-    """Refuse an id the trailers cannot store as is (see the module doc)."""
-    if not storable(pipeline_id):
-        raise DocumentError(
-            Problem(
-                "pipeline.id",
-                f"{pipeline_id!r} cannot be recorded faithfully in the export's git history "
-                "(no control characters, tabs, line breaks, bidi controls, doubled or "
-                "leading/trailing spaces); give the pipeline a plain id",
-            )
-        )
+    """Refuse an id the trailers cannot store as is."""
+    if (problem := pipeline_id_problem(pipeline_id)) is not None:
+        raise DocumentError(problem)

@@ -538,3 +538,14 @@ def test_human_output_escapes_control_and_bidi_characters_in_names(tmp_path):
     assert "\u202e" not in text and "\x1b" not in text and "\r" not in text
     assert "churn\\nerror: forged line\\u202e" in text
     assert plan_json(bundle)["pipeline"]["name"] == "churn\nerror: forged line\u202e"
+
+
+def test_a_pipeline_id_trailers_cannot_store_is_refused_before_anything_runs(tmp_path):
+    bundle = tmp_path / "odd-id"
+    shutil.copytree(EXAMPLES / "penguins", bundle)
+    doc = json.loads((bundle / "pipeline.json").read_text())
+    doc["pipeline"]["id"] = "pl\tpenguins"
+    (bundle / "pipeline.json").write_text(json.dumps(doc))
+    proc = run_cli("plan", str(bundle))
+    assert proc.returncode == 2
+    assert any(line.startswith("error: pipeline.id:") for line in proc.stderr.splitlines())

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitexport import lineage
 from gitexport.console import print_json
 from gitexport.errors import UserError
 from gitexport.terminal import for_terminal
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from gitexport.git import ExportRecord
 
 # The trailers worth a column, in display order.
-_DIGEST_KEYS = ("Graph-Digest", "Model-Digest")
+_DIGEST_KEYS = (lineage.GRAPH_DIGEST, lineage.MODEL_DIGEST)
 
 
 def add_parser(subparsers) -> None:
