@@ -320,7 +320,10 @@ def export(
     from gitexport import git
     from gitexport.export_commit import export_request, place_release_files
 
-    built = build(bundle, options, progress=rep, budget=budget)
+    planned = load(bundle, progress=rep)
+    # What the commit would refuse is refused now, not after the training.
+    git.check_export_target(repo_dir, planned.plan.pipeline.id, adopt=options.adopt)
+    built = build(planned, options, progress=rep, budget=budget)
     rep.enter("commit", f"committing into {repo_dir}")
     outcome = git.export_to_repo(
         repo_dir, export_request(built), merge=options.merge, adopt=options.adopt
@@ -360,8 +363,16 @@ def push(
     request, updated in place while it is open. The token is used for this call only and
     never written anywhere.
     """
+    from gitexport.publish import preflight
+
     rep = reporter(progress, cancel, PHASES)
-    built = build(bundle, options, progress=rep, target_provider=target.provider, budget=budget)
+    planned = load(bundle, progress=rep)
+    # A missing token, a bad repository name or a working copy that would be refused stop
+    # the push now, not after the training.
+    preflight(
+        target, token, planned.plan, workdir=Path(workdir) if workdir else None, adopt=options.adopt
+    )
+    built = build(planned, options, progress=rep, target_provider=target.provider, budget=budget)
     return publish(built, target, options, token=token, workdir=workdir, progress=rep)
 
 

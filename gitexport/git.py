@@ -251,13 +251,41 @@ def export_to_repo(
     Raises :class:`UserError` when the export is refused (see the module docstring).
     """
     _validate_request(request)
+    repo_dir = _target_dir(repo_dir)
+    if _is_empty_target(repo_dir):
+        return _export_into_new_dir(repo_dir, request)
+    repo = _open_target(repo_dir)
+    with repo, _ExportLock(Path(repo.git_dir), repo_dir):
+        _release_stale_git_locks(repo)
+        _finish_interrupted_checkout(repo)
+        previous = _previous_export(repo, request.pipeline_id, adopt=adopt)
+        _refuse_dirty_worktree(repo, repo_dir)
+        return _export_in_repo(repo, request, previous, merge=merge)
+
+
+def check_export_target(repo_dir: Path, pipeline_id: str, *, adopt: bool = False) -> None:
+    """Refuse now what :func:`export_to_repo` would refuse (a foreign directory or
+    repository, another pipeline's exports, uncommitted changes), before the expensive
+    work. Writes nothing."""
+    repo_dir = _target_dir(repo_dir)
+    if _is_empty_target(repo_dir):
+        return
+    with _open_target(repo_dir) as repo:
+        _previous_export(repo, pipeline_id, adopt=adopt)
+        _refuse_dirty_worktree(repo, repo_dir)
+
+
+def _target_dir(repo_dir: Path) -> Path:
     repo_dir = Path(repo_dir).absolute()
     if repo_dir.is_symlink():
         # Follow it: the project goes where the link points (an empty folder, or one to be
         # made); renaming the finished project onto the link itself would fail.
         repo_dir = repo_dir.resolve()
-    if _is_empty_target(repo_dir):
-        return _export_into_new_dir(repo_dir, request)
+    return repo_dir
+
+
+def _open_target(repo_dir: Path) -> Repo:
+    """The repository an export goes into (not empty: see :func:`_is_empty_target`)."""
     if not repo_dir.is_dir():
         raise UserError(f"{repo_dir} exists and is not a directory")
     repo = _open_repo(repo_dir)
@@ -266,12 +294,7 @@ def export_to_repo(
             f"{repo_dir} is not empty and is not a git repository; export into an empty "
             "directory, or commit its files to git first and export with adopt"
         )
-    with repo, _ExportLock(Path(repo.git_dir), repo_dir):
-        _release_stale_git_locks(repo)
-        _finish_interrupted_checkout(repo)
-        previous = _previous_export(repo, request, adopt=adopt)
-        _refuse_dirty_worktree(repo, repo_dir)
-        return _export_in_repo(repo, request, previous, merge=merge)
+    return repo
 
 
 def preview_export(repo_dir: Path, files: Mapping[str, bytes]) -> list[FileChange]:
@@ -612,7 +635,7 @@ def _remove_stale_staging_dirs(parent: Path, target_name: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _previous_export(repo: Repo, request: ExportRequest, *, adopt: bool) -> str | None:
+def _previous_export(repo: Repo, pipeline_id: str, *, adopt: bool) -> str | None:
     """The export commit the new one builds on; refuses a foreign pipeline or repository.
 
     That is the newest export commit (found by its trailers) on ``main`` or an export
@@ -620,7 +643,7 @@ def _previous_export(repo: Repo, request: ExportRequest, *, adopt: bool) -> str 
     fresh clone) or stale (a newer export came in with a pull).
     """
     history = _history(repo)
-    branch = export_branch_name(request.pipeline_id)
+    branch = export_branch_name(pipeline_id)
     tip = _resolve(repo, f"refs/heads/{branch}")
     if tip and tip not in {record.commit for record in history}:
         raise UserError(
@@ -628,7 +651,7 @@ def _previous_export(repo: Repo, request: ExportRequest, *, adopt: bool) -> str 
             "output only, so move those commits to another branch and rerun"
         )
     if history:
-        wanted = request.pipeline_id  # exact: ids are stored as they are (lineage)
+        wanted = pipeline_id  # exact: ids are stored as they are (lineage)
         if history[0].pipeline_id != wanted:
             raise UserError(
                 f"{repo.working_dir} holds exports of pipeline {history[0].pipeline_id!r}; "

@@ -126,6 +126,18 @@ def manifest_with_urls(manifest: bytes, urls: dict[str, str]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
+def preflight(
+    target: Target, token: str | None, plan, *, workdir: Path | None, adopt: bool
+) -> None:
+    """What can be refused before building, without touching the network: the provider's
+    credentials as given, the repository name, and the working copy's state."""
+    make_provider(target, token)
+    repo_spec(target, plan)
+    workdir = workdir or default_workdir(target)
+    if workdir.exists():
+        git.check_export_target(workdir, plan.pipeline.id, adopt=adopt)
+
+
 def publish_built(
     built: BuiltProject,
     target: Target,

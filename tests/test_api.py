@@ -317,3 +317,39 @@ def test_the_readme_python_example_pushes_and_prints_progress(
     # The first push goes to main (no pull request): the example prints None.
     assert out[-1] == "None"
     assert server_token not in "\n".join(out)
+
+
+@pytest.mark.parametrize("case", ["not_git", "other_pipeline", "dirty"])
+def test_export_refusals_come_before_training(case, tmp_path, export_repo):
+    """Issue 12: a refused --out was only refused after 25-30 s of training."""
+    from gitexport.errors import UserError
+
+    if case == "not_git":
+        repo = tmp_path / "stuff"
+        repo.mkdir()
+        (repo / "notes.txt").write_text("mine")
+    else:
+        export_repo.pipeline_id = "someone-else" if case == "other_pipeline" else "pl_penguins"
+        export_repo.export()
+        repo = export_repo.path
+        if case == "dirty":
+            (repo / "README.md").write_text("edited, not committed")
+    rec = Recorder()
+    with pytest.raises(UserError) as info:
+        api.export(api.example("penguins"), repo, progress=rec)
+    assert "train" not in rec.phases and "render" not in rec.phases
+    expected = {"not_git": "not a git repository", "other_pipeline": "holds exports of"}
+    assert expected.get(case, "uncommitted changes") in str(info.value)
+
+
+def test_push_refusals_come_before_training(tmp_path):
+    from gitexport.errors import UserError
+
+    rec = Recorder()
+    target = api.Target(provider="github", repo="octo/penguins")
+    with pytest.raises(UserError, match="token"):
+        api.push(api.example("penguins"), target, token=None, workdir=tmp_path, progress=rec)
+    assert "train" not in rec.phases
+    bad_name = api.Target(provider="github", repo="/")
+    with pytest.raises(UserError, match="OWNER/NAME"):
+        api.push(api.example("penguins"), bad_name, token="t", workdir=tmp_path / "w")
