@@ -105,7 +105,10 @@ def export_seconds(url: str, job: dict) -> float:
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
             elif line.startswith("data:"):
-                at = json.loads(line.split(":", 1)[1])["at"]
+                message = json.loads(line.split(":", 1)[1])
+                at, data = message["at"], message["data"]
+                if event == "phase" and data.get("phase") == "done":
+                    continue  # written by the service when it records the result
                 if event == "phase" and first is None:
                     first = at
                 if event in ("phase", "log"):

@@ -171,3 +171,21 @@ def pg_dump(postgres) -> str:
         text=True,
         check=True,
     ).stdout
+
+
+def test_migrations_on_postgresql(postgres, tmp_path):
+    """The same migrations build the store's schema on PostgreSQL (no drift), and concurrent
+    starters wait for each other (advisory lock)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gitexport.service.store import JobStore, metadata
+
+    stores = [JobStore(postgres["url"], tmp_path) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda s: s.migrate(), stores))
+    with stores[0].engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+    for store in stores:
+        store.dispose()
