@@ -34,8 +34,10 @@ from gitexport.render import (
     executable_paths,
     format_sources,
     render_project,
+    transformer_catalog,
+    transformer_classes,
 )
-from helpers import EXAMPLES, base_frame, base_pipeline, config, write_bundle
+from helpers import EXAMPLES, base_frame, base_pipeline, config, penguins_variant, write_bundle
 
 EXAMPLE_NAMES = ("penguins", "telco_churn", "diamonds")
 VARIANTS = {
@@ -45,6 +47,15 @@ VARIANTS = {
     # No data shipped (private data), model as a release asset: no golden rows, no sample.
     "no-data": RenderOptions(data="none", artifacts="release"),
 }
+NO_DATA = (RenderOptions(data="none"), Assets())
+TRANSFORMERS_DIR = (
+    Path(__file__).resolve().parents[1]
+    / "templates"
+    / "project"
+    / "src"
+    / "features"
+    / "transformers"
+)
 API_FILES = ("src/api/__init__.py", "src/api/main.py", "src/api/schemas.py", "src/api/endpoints.py")
 NOTEBOOKS = ("notebooks/01_exploratory_analysis.ipynb", "notebooks/02_model_analysis.ipynb")
 BIN = Path(sys.executable).parent
@@ -258,6 +269,39 @@ def test_render_is_deterministic_and_switchable(tmp_path):
         "scripts/serve.sh",
         "scripts/smoke_test.py",
     }
+
+
+def test_a_hyperparameter_change_renders_into_the_model_files_only(tmp_path):
+    """Version and hyperparameter change (C 0.25 -> 0.5, v2 -> v3): the Dockerfile, manifests,
+    pyproject, API, tests and notebooks stay as they were; the version is read at run time
+    from config/model_config.yaml. (Training adds metrics, manifest, model, golden rows and
+    lineage, which are expected to change.)"""
+    before = render_project(plan_bundle(penguins_variant(tmp_path, 2, 0.25)).plan, *NO_DATA)
+    after = render_project(plan_bundle(penguins_variant(tmp_path, 3, 0.5)).plan, *NO_DATA)
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    assert changed == ["MODEL_CARD.md", "config/model_config.yaml"]
+    attributes = after[".gitattributes"].decode()
+    for generated in (".gitexport/**", "models/metrics.json", "models/manifest.json"):
+        assert f"{generated} linguist-generated" in attributes.splitlines()
+
+
+def test_only_the_used_transformer_categories_are_copied():
+    plan = plan_bundle(EXAMPLES / "telco_churn").plan
+    files = render_project(plan, RenderOptions(), Assets())
+    package = "src/features/transformers/"
+    copied = sorted(p.removeprefix(package) for p in files if p.startswith(package))
+    used = transformer_classes(plan)
+    categories = {transformer_catalog()[name] for name in used}
+    assert len(categories) < len({*transformer_catalog().values()})  # a real selection
+    assert copied == sorted({"__init__.py", "_base.py"} | {f"{c}.py" for c in categories})
+    for name in copied:
+        if name != "__init__.py":  # copied verbatim
+            assert files[package + name] == (TRANSFORMERS_DIR / name).read_bytes()
+    tree = ast.parse(files[package + "__init__.py"])
+    imported = sorted(a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names)
+    exported = next(n.value for n in tree.body if isinstance(n, ast.Assign))
+    assert imported == sorted(used) == sorted(ast.literal_eval(exported))
+    assert "from src.features.transformers import" in files["src/features/pipeline.py"].decode()
 
 
 def test_requirements_separate_runtime_from_dev():
