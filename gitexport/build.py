@@ -36,6 +36,7 @@ from gitexport.parity import (  # noqa: F401  (PARITY_*: imported from here by c
     thread_change,
 )
 from gitexport.plan_model import ExportPlan
+from gitexport.processes import kill_group, pid_alive
 from gitexport.progress import BUILD_PHASES, Reporter
 from gitexport.render import Assets, RenderOptions, render_project, template_digest
 from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_bytes, sample_rows
@@ -152,16 +153,16 @@ def _run(
                 except subprocess.TimeoutExpired:
                     pass
                 if reporter is not None and reporter.cancelled():
-                    _kill(proc)
+                    kill_group(proc)
                     reporter.check()
                 if time.monotonic() - started > budget.seconds:
-                    _kill(proc)
+                    kill_group(proc)
                     raise BudgetExceeded(
                         f"{what} ran past its time budget of {budget.seconds:g} s and was "
                         "stopped; raise the budget or reduce the model's size"
                     )
         except BaseException:
-            _kill(proc)
+            kill_group(proc)
             raise
         output.seek(0)
         text = output.read().decode("utf-8", "replace")
@@ -173,19 +174,6 @@ def _run(
             )
         tail = "\n".join(text.strip().splitlines()[-15:])
         raise UserError(f"{what} failed in the generated project:\n{tail}")
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    """Kill the process and everything it started (its own session)."""
-    if proc.poll() is not None:
-        return
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def _predict(
@@ -283,19 +271,9 @@ def remove_stale_build_dirs() -> None:
     root = Path(tempfile.gettempdir())
     for path in root.glob(f"{BUILD_DIR_PREFIX}*"):
         pid_text = path.name[len(BUILD_DIR_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def input_assets(

@@ -66,6 +66,7 @@ from gitdb import IStream, LooseObjectDB
 from gitexport import gitcmd, lineage
 from gitexport import trailers as tr
 from gitexport.errors import UserError
+from gitexport.processes import pid_alive
 
 __all__ = [
     "CRASH_STEPS",
@@ -630,7 +631,7 @@ def _remove_stale_staging_dirs(parent: Path, target_name: str) -> None:
     pattern = re.compile(re.escape(f".{target_name}.gitexport-") + r"(\d+)\.tmp\Z")
     for entry in parent.iterdir():
         match = pattern.match(entry.name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             log.info("removing %s left by an interrupted export", entry)
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -933,7 +934,7 @@ def _owner_gone(record: Mapping) -> bool:
     if boot and _boot_id() and boot != _boot_id():
         return True
     pid = record.get("pid")
-    return isinstance(pid, int) and not _pid_alive(pid)
+    return isinstance(pid, int) and not pid_alive(pid)
 
 
 def _read_journal(path: Path) -> dict | None:
@@ -1063,16 +1064,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 # --------------------------------------------------------------------------- locking
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 class _ExportLock:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from gitexport.processes import kill_group
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +135,11 @@ def execute(
     try:
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         proc.communicate()
         raise GitTimeout(args, timeout or 0.0) from None
     except BaseException:
-        _kill_group(proc)  # interrupted (Ctrl-C): leave no git behind
+        kill_group(proc)  # interrupted (Ctrl-C): leave no git behind
         proc.communicate()
         raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
@@ -167,10 +168,3 @@ def run(
 def text(args: Sequence[str], **kwargs) -> str:
     """:func:`run`'s stdout as stripped text."""
     return run(args, **kwargs)[1].decode("utf-8", "replace").strip()
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
