@@ -217,7 +217,8 @@ def test_dry_run_summarises_the_change_and_writes_nothing(tmp_path):
     )
     assert "version 3 → 4" in proc.stdout
     assert "model parameter `C`: 0.5 → 0.25" in proc.stdout
-    assert "`config/model_config.yaml` | modified | +1 −1" in proc.stdout
+    # the version lives in that file too: the hyperparameter line and the version line
+    assert "`config/model_config.yaml` | modified | +2 −2" in proc.stdout
     assert git(repo, "for-each-ref") + git(repo, "status", "--porcelain") == before
     assert trailers(repo)["Pipeline-Version"] == ["3"]
 
