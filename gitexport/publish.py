@@ -65,6 +65,7 @@ from gitexport.providers.base import (
     RepoSpec,
     Status,
 )
+from gitexport.summary import figure_url_for
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +171,16 @@ def publish_built(
     workdir = Path(workdir) if workdir else default_workdir(target)
     if not workdir.exists():
         seed_workdir(provider, repo, workdir, export_branch_name(plan.pipeline.id))
-    summary, _ = change_summary(built, workdir if workdir.exists() else None)
     outcome = git.export_to_repo(workdir, export_request(built), merge=False, adopt=adopt)
     if outcome.status == "conflict":  # cannot happen with merge=False; defensive
         raise ConflictError(f"the export conflicts in {', '.join(outcome.conflicts)}")
+    # Written after the commit: the body links the head's figures at its commit SHA.
+    summary, _ = change_summary(
+        built,
+        workdir,
+        head_commit=outcome.export_commit,
+        figure_url=figure_url_for(target.provider, repo.web_url),
+    )
     release_files = place_release_files(workdir, built)
     result = publish(
         provider,
