@@ -24,61 +24,27 @@ from gitexport.planners.base import (
 AUTO_RULE = "every non-numeric feature column"
 
 
+# What an encoder leaves of a column it rewrites: no longer raw, never missing (a missing
+# value gets a code too), no categories; the caller sets the kind.
+ENCODED = {"raw": False, "train_missing": False, "null_from": frozenset(), "categories": None}
+
+
 def _code_columns(node: Node, frame: Frame, ctx: PlanContext, cols, suffix: str) -> list[str]:
     """Integer codes for ``cols``: in place, or as new ``<col><suffix>`` columns."""
     added = []
     for name in cols:
-        src = frame.get(name)
-        coded = replace(
-            src,
-            kind="integer",
-            raw=False,
-            train_missing=False,
-            null_from=frozenset(),
-            categories=None,
-        )
         if suffix:
             new = name + suffix
-            new_column(node, frame, ctx, new, replace(coded, name=new))
+            coded = replace(frame.get(name), name=new, kind="integer", **ENCODED)
+            new_column(node, frame, ctx, new, coded)
             added.append(new)
         else:
-            frame.replace_col(
-                name,
-                kind="integer",
-                raw=False,
-                train_missing=False,
-                null_from=frozenset(),
-                categories=None,
-            )
+            frame.replace_col(name, kind="integer", **ENCODED)
     return added
 
 
-@planner("label_encoding")
-def label_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
-    explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
-    added = _code_columns(node, frame, ctx, cols, cfg["suffix"])
-    call = transformer(
-        "LabelEncoderColumns",
-        columns=explicit,
-        suffix=cfg["suffix"],
-        unknown_value=cfg["unknown_value"],
-    )
-    return Effect(
-        role="stateful",
-        call=call,
-        columns=explicit,
-        auto_rule=None if explicit else AUTO_RULE,
-        touches=cols,
-        adds=added,
-        training=f"learns the sorted training values of {fmt_cols(cols)} and codes them 0..k-1",
-        serving=f"codes with the learned values; unseen or missing → {cfg['unknown_value']}",
-    )
-
-
-@planner("ordinal_encoding")
-def ordinal_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
-    explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
-    orders = cfg["categories"] or {}
+def _check_orders(node: Node, frame: Frame, ctx: PlanContext, cols, orders: dict) -> None:
+    """Each given order names a column here and lists every training value of a raw column."""
     for name, order in orders.items():
         if name not in cols and frame.get(name) is None:
             ctx.error(
@@ -95,11 +61,28 @@ def ordinal_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> E
                     f"column {name!r} has training value(s) {fmt_cols(missing)} not in the given order",
                     f"config.categories.{name}",
                 )
+
+
+@planner("label_encoding", "ordinal_encoding")
+def integer_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
+    """Codes 0..k-1: of the sorted training values (label) or of a given order (ordinal)."""
+    explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
+    ordinal = node.type == "ordinal_encoding"
+    orders = (cfg["categories"] or {}) if ordinal else {}
+    _check_orders(node, frame, ctx, cols, orders)
     added = _code_columns(node, frame, ctx, cols, cfg["suffix"])
+    if ordinal:
+        cls, order_kwargs = "OrdinalEncoderColumns", {"categories": orders or None}
+        training = f"codes {fmt_cols(cols)} 0..k-1 in the given order (or sorted training values)"
+        serving = "codes with the same order"
+    else:
+        cls, order_kwargs = "LabelEncoderColumns", {}
+        training = f"learns the sorted training values of {fmt_cols(cols)} and codes them 0..k-1"
+        serving = "codes with the learned values"
     call = transformer(
-        "OrdinalEncoderColumns",
+        cls,
         columns=explicit,
-        categories=orders or None,
+        **order_kwargs,
         suffix=cfg["suffix"],
         unknown_value=cfg["unknown_value"],
     )
@@ -110,8 +93,8 @@ def ordinal_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> E
         auto_rule=None if explicit else AUTO_RULE,
         touches=cols,
         adds=added,
-        training=f"codes {fmt_cols(cols)} 0..k-1 in the given order (or sorted training values)",
-        serving=f"codes with the same order; unseen or missing → {cfg['unknown_value']}",
+        training=training,
+        serving=f"{serving}; unseen or missing → {cfg['unknown_value']}",
     )
 
 
@@ -251,14 +234,7 @@ def target_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Ef
         )
     explicit, cols = resolve_columns(node, cfg, frame, ctx, non_numeric)
     for name in cols:
-        frame.replace_col(
-            name,
-            kind="float",
-            raw=False,
-            train_missing=False,
-            null_from=frozenset(),
-            categories=None,
-        )
+        frame.replace_col(name, kind="float", **ENCODED)
     call = transformer(
         "TargetEncoderColumns",
         columns=explicit,
