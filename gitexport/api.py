@@ -46,9 +46,10 @@ from gitexport.progress import (
 # The ML stack (pandas, scikit-learn via the build) loads only when an operation needs it:
 # `gitexport --help` and `gitexport log` stay fast.
 if TYPE_CHECKING:
-    from gitexport.build import Budget, BuiltProject
+    from gitexport.build import BuiltProject
     from gitexport.git import ExportRecord
     from gitexport.load import PlannedBundle
+    from gitexport.options import Budget
     from gitexport.plan_model import ExportPlan
 
     # A bundle folder, its pipeline.json, or one already loaded by :func:`load`.

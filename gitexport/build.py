@@ -25,6 +25,7 @@ from gitexport.catalog import load_catalog
 from gitexport.errors import BudgetExceeded, ParityError, UserError
 from gitexport.git import release_tag
 from gitexport.load import PlannedBundle
+from gitexport.options import DEFAULT_BUDGET, Budget
 from gitexport.parity import (  # noqa: F401  (PARITY_*: imported from here by callers)
     PARITY_CLASSIFICATION,
     PARITY_REL_TOL,
@@ -43,7 +44,6 @@ from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_bytes, sample_rows
 
 log = logging.getLogger(__name__)
 
-TRAIN_TIMEOUT = 3600
 ARTIFACTS = (
     "models/trained/model.joblib",
     "models/metrics.json",
@@ -94,17 +94,6 @@ def generated_code_env() -> dict[str, str]:
     # Thread counts are left alone on purpose: SMOTE's neighbour search goes through BLAS,
     # whose summation order depends on the thread count; the canvas trained with the default.
     return env
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Limits for the generated code's processes (training, prediction)."""
-
-    seconds: float = TRAIN_TIMEOUT
-    memory_mb: int | None = None  # address-space limit of each process; None: unlimited
-
-
-DEFAULT_BUDGET = Budget()
 
 
 def _child_setup(memory_mb: int | None):

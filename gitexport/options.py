@@ -7,12 +7,25 @@ mean the same thing by every option.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 ProviderName = Literal["github", "gitlab", "local"]
+TRAIN_TIMEOUT = 3600  # seconds: the default time budget of training
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits for the generated code's processes (training, prediction)."""
+
+    seconds: float = TRAIN_TIMEOUT
+    memory_mb: int | None = None  # address-space limit of each process; None: unlimited
+
+
+DEFAULT_BUDGET = Budget()
 
 
 class ExportOptions(BaseModel):

@@ -85,6 +85,6 @@ def export_options(args, **extra):
 
 
 def budget(args):
-    from gitexport.build import Budget
+    from gitexport.options import Budget
 
     return Budget(seconds=args.train_timeout, memory_mb=args.train_memory)
