@@ -10,10 +10,12 @@ from dataclasses import replace
 
 from gitexport.columns import Col, Frame
 from gitexport.document import Node
+from gitexport.plan_model import Call
 from gitexport.planners import planner
 from gitexport.planners.base import (
     Effect,
     PlanContext,
+    StepRole,
     fmt_cols,
     new_column,
     non_numeric,
@@ -41,6 +43,25 @@ def _code_columns(node: Node, frame: Frame, ctx: PlanContext, cols, suffix: str)
         else:
             frame.replace_col(name, kind="integer", **ENCODED)
     return added
+
+
+def _add_encoded(
+    node: Node, frame: Frame, ctx: PlanContext, src: Col, new: str, kind: str, removed
+) -> None:
+    """A new column of ``kind`` made from ``src``'s values, as an encoder writes it."""
+    new_column(node, frame, ctx, new, Col(new, kind, src.origin, **ENCODED), removed=removed)
+
+
+def _effect(role: StepRole, call: Call, explicit: list[str] | None, cols, **rest) -> Effect:
+    """An encoder's effect: on the explicit columns or, without them, :data:`AUTO_RULE`'s."""
+    return Effect(
+        role=role,
+        call=call,
+        columns=explicit,
+        auto_rule=None if explicit else AUTO_RULE,
+        touches=cols,
+        **rest,
+    )
 
 
 def _check_orders(node: Node, frame: Frame, ctx: PlanContext, cols, orders: dict) -> None:
@@ -86,16 +107,8 @@ def integer_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> E
         suffix=cfg["suffix"],
         unknown_value=cfg["unknown_value"],
     )
-    return Effect(
-        role="stateful",
-        call=call,
-        columns=explicit,
-        auto_rule=None if explicit else AUTO_RULE,
-        touches=cols,
-        adds=added,
-        training=training,
-        serving=f"{serving}; unseen or missing → {cfg['unknown_value']}",
-    )
+    serving += f"; unseen or missing → {cfg['unknown_value']}"
+    return _effect("stateful", call, explicit, cols, adds=added, training=training, serving=serving)
 
 
 def _one_hot_columns(
@@ -126,70 +139,54 @@ def _one_hot_columns(
         for new in names:
             if "<category>" in new:
                 continue
-            new_column(
-                node,
-                frame,
-                ctx,
-                new,
-                Col(new, "integer", src.origin, False, False, frozenset()),
-                removed=cols,
-            )
+            _add_encoded(node, frame, ctx, src, new, "integer", removed=cols)
         added += names
     frame.remove(cols)
     return explicit, cols, added
 
 
-@planner("one_hot_encoding")
+@planner("one_hot_encoding", "dummy_encoding")
 def one_hot_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
+    """One 0/1 column per category; dummy encoding ignores unseen ones and never caps them."""
+    dummy = node.type == "dummy_encoding"
+    handle_unknown = "ignore" if dummy else cfg["handle_unknown"]
+    cap = {} if dummy else {"max_categories": cfg["max_categories"]}
     explicit, cols, added = _one_hot_columns(
-        node, cfg, frame, ctx, drop_first=cfg["drop_first"], max_categories=cfg["max_categories"]
+        node,
+        cfg,
+        frame,
+        ctx,
+        drop_first=cfg["drop_first"],
+        max_categories=cap.get("max_categories"),
     )
     call = transformer(
         "OneHotEncoderColumns",
         columns=explicit,
         drop_first=cfg["drop_first"],
-        handle_unknown=cfg["handle_unknown"],
-        max_categories=cfg["max_categories"],
+        handle_unknown=handle_unknown,
+        **cap,
     )
-    rejects = cfg["handle_unknown"] == "error"
-    return Effect(
-        role="stateful",
-        call=call,
-        columns=explicit,
-        auto_rule=None if explicit else AUTO_RULE,
-        touches=cols,
-        adds=added,
-        removes=cols,
-        training=f"learns the categories of {fmt_cols(cols)} and writes one 0/1 column each",
-        serving="rejects an unseen category; missing → all zeros"
+    rejects = handle_unknown == "error"
+    if dummy:
+        dropped = " (first category dropped)" if cfg["drop_first"] else ""
+        training = f"dummy-codes {fmt_cols(cols)}{dropped}"
+    else:
+        training = f"learns the categories of {fmt_cols(cols)} and writes one 0/1 column each"
+    serving = (
+        "rejects an unseen category; missing → all zeros"
         if rejects
-        else "writes all zeros for an unseen or missing category",
-        rejects_unknown_categories=rejects,
+        else "writes all zeros for an unseen or missing category"
     )
-
-
-@planner("dummy_encoding")
-def dummy_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
-    explicit, cols, added = _one_hot_columns(
-        node, cfg, frame, ctx, drop_first=cfg["drop_first"], max_categories=None
-    )
-    call = transformer(
-        "OneHotEncoderColumns",
-        columns=explicit,
-        drop_first=cfg["drop_first"],
-        handle_unknown="ignore",
-    )
-    return Effect(
-        role="stateful",
-        call=call,
-        columns=explicit,
-        auto_rule=None if explicit else AUTO_RULE,
-        touches=cols,
+    return _effect(
+        "stateful",
+        call,
+        explicit,
+        cols,
         adds=added,
         removes=cols,
-        training=f"dummy-codes {fmt_cols(cols)}"
-        + (" (first category dropped)" if cfg["drop_first"] else ""),
-        serving="writes all zeros for an unseen or missing category",
+        training=training,
+        serving=serving,
+        rejects_unknown_categories=rejects,
     )
 
 
@@ -201,22 +198,14 @@ def hash_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effe
         src = frame.get(name)
         for i in range(cfg["n_features"]):
             new = f"{name}_hash_{i}"
-            new_column(
-                node,
-                frame,
-                ctx,
-                new,
-                Col(new, "float", src.origin, False, False, frozenset()),
-                removed=cols,
-            )
+            _add_encoded(node, frame, ctx, src, new, "float", removed=cols)
             added.append(new)
     frame.remove(cols)
-    return Effect(
-        role="stateless",
-        call=transformer("HashEncoderColumns", columns=explicit, n_features=cfg["n_features"]),
-        columns=explicit,
-        auto_rule=None if explicit else AUTO_RULE,
-        touches=cols,
+    return _effect(
+        "stateless",
+        transformer("HashEncoderColumns", columns=explicit, n_features=cfg["n_features"]),
+        explicit,
+        cols,
         adds=added,
         removes=cols,
         training=f"hashes {fmt_cols(cols)} into {cfg['n_features']} columns each",
@@ -244,12 +233,11 @@ def target_encoding(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Ef
         # The task decides, not the target's dtype (an int target with a gap reads as float).
         target_type="binary" if ctx.classification else "continuous",
     )
-    return Effect(
-        role="stateful",
-        call=call,
-        columns=explicit,
-        auto_rule=None if explicit else AUTO_RULE,
-        touches=cols,
+    return _effect(
+        "stateful",
+        call,
+        explicit,
+        cols,
         training=f"replaces {fmt_cols(cols)} by cross-fitted target means",
         serving="replaces each category by its learned target mean (unseen or missing → the overall mean)",
     )
