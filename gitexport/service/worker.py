@@ -353,20 +353,14 @@ def _drop(workdir: Path) -> None:
 
 
 def _build_result(built) -> dict:
-    """A build-only job's ``result``: the ZIP is the product, nothing was pushed. Same
-    parity/metrics shapes as :class:`gitexport.api.PushResult` (the api's own helpers)."""
-    plan = built.plan
+    """A build-only job's ``result``: the ZIP is the product, nothing was pushed. The api's
+    build result, with the push fields the canvas reads present and empty."""
     return {
-        "pipeline": api._pipeline(plan).to_dict(),
-        "status": "built",
         "repo_url": None,
         "branch": None,
         "commit": None,
         "pull_request": None,
         "up_to_date": False,
-        "parity": api._parity(built),
-        "metrics": api._metrics(built),
-        "canvas_metrics": plan.canvas_results.metrics,
         "artifacts": [],
-        "warnings": list(plan.warnings),
+        **api.build_result(built).to_dict(),
     }
