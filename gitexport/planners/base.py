@@ -93,6 +93,38 @@ def resolve_columns(
     return None, [c.name for c in frame.cols if auto(c)]
 
 
+# A row filter without explicit columns looks at whole rows.
+ALL_COLUMNS_RULE = "all columns, target included"
+
+
+def row_filter_columns(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> list[str]:
+    """A row filter's explicit columns, checked; the target may be one (it filters rows)."""
+    explicit = list(cfg["columns"] or [])
+    for name in explicit:
+        if name != ctx.target and frame.get(name) is None:
+            ctx.error(node, f"column {name!r} does not exist at this node", "config.columns")
+    return explicit
+
+
+def row_filter_effect(
+    call: Call,
+    explicit: list[str] | None,
+    touches: list[str],
+    training: str,
+    auto_rule: str = ALL_COLUMNS_RULE,
+) -> Effect:
+    """The effect of a training-only row filter: it does nothing at serving time."""
+    return Effect(
+        role="row_filter",
+        call=call,
+        columns=explicit or None,
+        auto_rule=None if explicit else auto_rule,
+        touches=touches,
+        training=training,
+        serving="nothing (training only)",
+    )
+
+
 def new_column(
     node: Node, frame: Frame, ctx: PlanContext, name: str, col: Col, removed: Iterable[str] = ()
 ) -> None:

@@ -11,6 +11,8 @@ from gitexport.planners.base import (
     fmt_cols,
     new_column,
     resolve_columns,
+    row_filter_columns,
+    row_filter_effect,
     transformer,
 )
 
@@ -132,21 +134,16 @@ def missing_indicator(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> 
 
 @planner("drop_missing_rows")
 def drop_missing_rows(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
-    explicit = list(cfg["columns"] or [])
-    for name in explicit:
-        if name != ctx.target and frame.get(name) is None:
-            ctx.error(node, f"column {name!r} does not exist at this node", "config.columns")
+    explicit = row_filter_columns(node, cfg, frame, ctx)
     cols = explicit or frame.names()
     if cfg["how"] == "any" or len(cols) == 1:
         for name in cols:
             if frame.get(name) is not None:
                 frame.replace_col(name, train_missing=False)
-    return Effect(
-        role="row_filter",
-        call=transformer("DropMissingRows", columns=explicit or None, how=cfg["how"]),
-        columns=explicit or None,
-        auto_rule=None if explicit else "all columns, target included",
+    which = fmt_cols(cols) if explicit else "their values"
+    return row_filter_effect(
+        transformer("DropMissingRows", columns=explicit or None, how=cfg["how"]),
+        explicit,
         touches=[c for c in cols if c != ctx.target],
-        training=f"drops training rows missing {cfg['how']} of {fmt_cols(cols) if explicit else 'their values'}",
-        serving="nothing (training only)",
+        training=f"drops training rows missing {cfg['how']} of {which}",
     )

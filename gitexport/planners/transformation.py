@@ -13,8 +13,11 @@ from gitexport.planners.base import (
     no_column,
     numeric,
     resolve_columns,
+    row_filter_effect,
     transformer,
 )
+
+NUMERIC_RULE = "every numeric feature column"
 
 
 @planner("binning")
@@ -111,21 +114,19 @@ def outlier_removal(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Ef
         else (1.5 if cfg["method"] == "iqr" else 3.0)
     )
     bounds = f"{cfg['method']} bounds (threshold {threshold:g})"
-    auto_rule = None if explicit else "every numeric feature column"
+    auto_rule = None if explicit else NUMERIC_RULE
     if cfg["action"] == "drop_rows":
-        return Effect(
-            role="row_filter",
-            call=transformer(
+        return row_filter_effect(
+            transformer(
                 "OutlierRowFilter",
                 columns=explicit,
                 method=cfg["method"],
                 threshold=cfg["threshold"],
             ),
-            columns=explicit,
-            auto_rule=auto_rule,
+            explicit,
             touches=cols,
             training=f"drops training rows outside the {bounds} of {fmt_cols(cols)}",
-            serving="nothing (training only)",
+            auto_rule=NUMERIC_RULE,
         )
     for name in cols:
         frame.replace_col(name, kind="float", raw=False)

@@ -15,6 +15,8 @@ from gitexport.planners.base import (
     fmt_cols,
     no_column,
     resolve_columns,
+    row_filter_columns,
+    row_filter_effect,
     transformer,
 )
 
@@ -68,18 +70,12 @@ def cast_columns(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effec
 
 @planner("drop_duplicates")
 def drop_duplicates(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
-    explicit = list(cfg["columns"] or [])
-    for name in explicit:
-        if name != ctx.target and frame.get(name) is None:
-            ctx.error(node, f"column {name!r} does not exist at this node", "config.columns")
-    return Effect(
-        role="row_filter",
-        call=transformer("DropDuplicateRows", columns=explicit or None, keep=cfg["keep"]),
-        columns=explicit or None,
-        auto_rule=None if explicit else "all columns, target included",
+    explicit = row_filter_columns(node, cfg, frame, ctx)
+    return row_filter_effect(
+        transformer("DropDuplicateRows", columns=explicit or None, keep=cfg["keep"]),
+        explicit,
         touches=explicit,
         training=f"drops duplicate training rows (keeps the {cfg['keep']})",
-        serving="nothing (training only)",
     )
 
 
