@@ -148,6 +148,30 @@ def numeric(c: Col) -> bool:
     return c.numeric
 
 
+def surely_non_numeric(c: Col) -> bool:
+    """Known not to be a number (a column of ``unknown`` kind may still turn out numeric)."""
+    return not c.numeric and c.kind != "unknown"
+
+
+def check_numbers_only(
+    node: Node,
+    frame: Frame,
+    ctx: PlanContext,
+    not_numeric: Callable[[Col], str],
+    missing: Callable[[Col], str] | None,
+) -> None:
+    """An error for each column a consumer of numbers only (a model, a sampler) cannot take.
+
+    ``not_numeric`` and ``missing`` word the error for a column; ``missing`` is None when the
+    consumer takes missing values.
+    """
+    for col in frame.cols:
+        if surely_non_numeric(col):
+            ctx.error(node, not_numeric(col))
+        elif missing is not None and col.train_missing and col.missing_certain:
+            ctx.error(node, missing(col))
+
+
 def no_column(c: Col) -> bool:
     """The automatic choice of nodes that need explicit columns: none."""
     return False

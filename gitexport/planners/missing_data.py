@@ -13,6 +13,7 @@ from gitexport.planners.base import (
     resolve_columns,
     row_filter_columns,
     row_filter_effect,
+    surely_non_numeric,
     transformer,
 )
 
@@ -32,7 +33,7 @@ def imputation(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
     )
     for name in cols:
         col = frame.get(name)
-        if numeric_only and not col.numeric and col.kind != "unknown":
+        if numeric_only and surely_non_numeric(col):
             ctx.error(
                 node,
                 f"strategy {cfg['strategy']!r} needs numeric columns; {name!r} is {col.kind}",

@@ -16,7 +16,7 @@ from gitexport.document import Node
 from gitexport.errors import node_where
 from gitexport.graph import Chain
 from gitexport.plan_model import Call, EvaluationPlan, ModelPlan
-from gitexport.planners.base import PlanContext, fmt_cols
+from gitexport.planners.base import PlanContext, check_numbers_only, fmt_cols
 
 ESTIMATORS = {
     "logistic_regression": ("sklearn.linear_model", "LogisticRegression"),
@@ -102,19 +102,21 @@ def plan_model(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> ModelPl
     except Exception as exc:  # noqa: BLE001 - an invalid combination of hyperparameters
         ctx.error(node, f"cannot build {name}: {exc}", "config.hyperparameters")
         allows_nan, has_proba = False, False
-    for col in frame.cols:
-        if not col.numeric and col.kind != "unknown":
-            ctx.error(
-                node,
-                f"column {col.name!r} reaches the model as {col.kind}; the model needs numbers "
-                "(encode, cast or drop it before the model)",
-            )
-        elif col.train_missing and col.missing_certain and not allows_nan:
-            ctx.error(
-                node,
-                f"column {col.name!r} may hold missing values and {name} cannot take them "
-                "(add an imputation node before the model)",
-            )
+    check_numbers_only(
+        node,
+        frame,
+        ctx,
+        not_numeric=lambda col: (
+            f"column {col.name!r} reaches the model as {col.kind}; the model needs "
+            "numbers (encode, cast or drop it before the model)"
+        ),
+        missing=None
+        if allows_nan
+        else lambda col: (
+            f"column {col.name!r} may hold missing values and {name} cannot take "
+            "them (add an imputation node before the model)"
+        ),
+    )
     return ModelPlan(
         node_id=node.id,
         label=node.data.label,

@@ -6,7 +6,7 @@ from gitexport.columns import Frame
 from gitexport.document import Node
 from gitexport.plan_model import Call
 from gitexport.planners import planner
-from gitexport.planners.base import Effect, PlanContext
+from gitexport.planners.base import Effect, PlanContext, check_numbers_only
 
 # node type → (module, class, the config keys passed to it)
 SAMPLERS = {
@@ -46,19 +46,19 @@ def sampler(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
     if not ctx.classification:
         ctx.error(node, f"{node.type} resamples classes; the task is regression")
     if node.type in NEEDS_NUMERIC_SAMPLERS:
-        for col in frame.cols:
-            if not col.numeric and col.kind != "unknown":
-                ctx.error(
-                    node,
-                    f"column {col.name!r} is {col.kind}; {cls} needs numeric features only "
-                    "(encode it first)",
-                )
-            elif col.train_missing and col.missing_certain:
-                ctx.error(
-                    node,
-                    f"column {col.name!r} may hold missing values; {cls} cannot take them "
-                    "(impute first)",
-                )
+        check_numbers_only(
+            node,
+            frame,
+            ctx,
+            not_numeric=lambda col: (
+                f"column {col.name!r} is {col.kind}; {cls} needs numeric features only "
+                "(encode it first)"
+            ),
+            missing=lambda col: (
+                f"column {col.name!r} may hold missing values; {cls} cannot take them "
+                "(impute first)"
+            ),
+        )
     return Effect(
         role="sampler",
         call=Call(module=module, name=cls, kwargs={k: cfg[k] for k in keys}),

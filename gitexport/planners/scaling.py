@@ -16,6 +16,7 @@ from gitexport.planners.base import (
     fmt_cols,
     numeric,
     resolve_columns,
+    surely_non_numeric,
 )
 
 
@@ -26,7 +27,7 @@ def _scaler(cls: str, kwargs_of: Callable[[dict], dict]) -> StepPlanner:
         explicit, cols = resolve_columns(node, cfg, frame, ctx, numeric)
         for name in cols:
             col = frame.get(name)
-            if not col.numeric and col.kind != "unknown":
+            if surely_non_numeric(col):
                 ctx.error(
                     node,
                     f"column {name!r} is not numeric ({col.kind}); a scaler needs numbers",

@@ -14,6 +14,7 @@ from gitexport.planners.base import (
     numeric,
     resolve_columns,
     row_filter_effect,
+    surely_non_numeric,
     transformer,
 )
 
@@ -26,7 +27,7 @@ def binning(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
     added = []
     for name in cols:
         src = frame.get(name)
-        if not src.numeric and src.kind != "unknown":
+        if surely_non_numeric(src):
             ctx.error(node, f"column {name!r} is not numeric ({src.kind})", "config.columns")
         if cfg["strategy"] == "custom" and name not in (cfg["edges"] or {}):
             ctx.error(node, f"strategy 'custom' needs edges for column {name!r}", "config.edges")
@@ -69,7 +70,7 @@ def skewness_transform(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) ->
     explicit, cols = resolve_columns(node, cfg, frame, ctx, numeric)
     for name in cols:
         col = frame.get(name)
-        if explicit is not None and not col.numeric and col.kind != "unknown":
+        if explicit is not None and surely_non_numeric(col):
             ctx.error(node, f"column {name!r} is not numeric ({col.kind})", "config.columns")
         if (
             cfg["method"] == "box-cox"
