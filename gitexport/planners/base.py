@@ -135,6 +135,17 @@ def new_column(
     frame.append(col)
 
 
+def drop_originals(frame: Frame, cols: list[str], drop_original: bool) -> list[str]:
+    """Remove the columns new ones were derived from, when asked; returns the effect's ``removes``.
+
+    One place for both, so that the frame and the plan cannot disagree about what went.
+    """
+    if not drop_original:
+        return []
+    frame.remove(cols)
+    return cols
+
+
 def transformer(name: str, **kwargs: Any) -> Call:
     """A call of one of the generated project's transformers."""
     return Call(module=TRANSFORMERS, name=name, kwargs=kwargs)

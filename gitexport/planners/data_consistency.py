@@ -10,6 +10,7 @@ from gitexport.planners import planner
 from gitexport.planners.base import (
     Effect,
     PlanContext,
+    drop_originals,
     fmt_cols,
     new_column,
     no_column,
@@ -64,8 +65,7 @@ def date_standardization(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) 
                 Col(new, "float", src.origin, False, True, src.null_from, missing_certain=False),
             )
             added.append(new)
-    if cfg["drop_original"]:
-        frame.remove(cols)
+    removed = drop_originals(frame, cols, cfg["drop_original"])
     call = transformer(
         "DateFeatures",
         columns=explicit,
@@ -80,7 +80,7 @@ def date_standardization(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) 
         auto_rule=None,
         touches=cols,
         adds=added,
-        removes=cols if cfg["drop_original"] else [],
+        removes=removed,
         training=f"parses dates in {fmt_cols(cols)} and writes {', '.join(cfg['extract'])} as float columns",
         serving="the same on every request (unparseable dates become missing)",
     )

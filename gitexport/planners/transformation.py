@@ -8,6 +8,7 @@ from gitexport.planners import planner
 from gitexport.planners.base import (
     Effect,
     PlanContext,
+    drop_originals,
     fmt_cols,
     new_column,
     no_column,
@@ -41,8 +42,7 @@ def binning(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
             removed=cols if cfg["drop_original"] else (),
         )
         added.append(new)
-    if cfg["drop_original"]:
-        frame.remove(cols)
+    removed = drop_originals(frame, cols, cfg["drop_original"])
     call = transformer(
         "Binner",
         columns=explicit,
@@ -59,7 +59,7 @@ def binning(node: Node, cfg: dict, frame: Frame, ctx: PlanContext) -> Effect:
         auto_rule=None,
         touches=cols,
         adds=added,
-        removes=cols if cfg["drop_original"] else [],
+        removes=removed,
         training=f"learns {cfg['strategy']} bin edges for {fmt_cols(cols)}",
         serving="bins with the learned edges",
     )
