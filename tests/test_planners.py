@@ -12,13 +12,22 @@ import pytest
 
 from gitexport.catalog import catalog_text, load_catalog, parse_catalog
 from gitexport.document import Document, Node
-from gitexport.errors import GitexportError
+from gitexport.errors import DocumentError, GitexportError
 from gitexport.load import plan_bundle
 from gitexport.plan import MAX_SLUG_LENGTH, project_slug
 from gitexport.plan_model import Call
 from gitexport.planners import Effect, category_module, planner, step_planners
 from gitexport.planners.modeling import ESTIMATORS, USUAL_RANGES, hyperparameter_warnings
-from helpers import base_frame, base_pipeline, config, node, write_bundle
+from helpers import (
+    base_frame,
+    base_nodes,
+    base_pipeline,
+    chain,
+    config,
+    make_document,
+    node,
+    write_bundle,
+)
 
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DISTRIBUTION_NAME = re.compile(
@@ -198,3 +207,104 @@ def test_short_names_are_unchanged(name, expected):
 
 def test_an_explicit_project_name_is_kept():
     assert project_slug(_document("Whatever", project_name="my.model_v2")) == "my.model_v2"
+
+
+# --- planners that share one function or helper keep their own output ------------------------
+
+
+def _variant(extras: list[dict], drop=("id", "note", "signup", "kind"), skip=()) -> dict:
+    """The base pipeline with ``extras`` after its column drop (which drops ``drop``)."""
+    nodes = [n for n in base_nodes() if n["id"] not in skip]
+    nodes[2]["data"]["config"]["columns"] = list(drop)
+    order = [n["id"] for n in nodes]
+    nodes[3:3] = extras
+    return make_document(nodes, chain(*order[:3], *(e["id"] for e in extras), *order[3:]))
+
+
+def _problems(tmp_path, doc) -> list[str]:
+    with pytest.raises(DocumentError) as info:
+        _plan(tmp_path, doc)
+    return [str(p) for p in info.value.problems]
+
+
+def _step(plan, node_id: str):
+    return next(s for s in plan.steps if s.node_id == node_id)
+
+
+def test_label_and_ordinal_encoding_keep_their_own_calls(tmp_path):
+    label = node("e1", "label_encoding", columns=["kind"], suffix="_code", unknown_value=-1)
+    ordinal = node("e2", "ordinal_encoding", columns=["kind"], categories={"kind": ["z", "y", "x"]})
+    plan = _plan(tmp_path, _variant([label, ordinal], drop=("id", "note", "signup")))
+    first, second = _step(plan, "e1"), _step(plan, "e2")
+    assert (first.call.name, list(first.call.kwargs)) == (
+        "LabelEncoderColumns",
+        ["columns", "suffix", "unknown_value"],
+    )
+    assert first.adds == ["kind_code"]
+    assert first.serving == "codes with the learned values; unseen or missing → -1"
+    assert second.call.name == "OrdinalEncoderColumns"
+    assert list(second.call.kwargs) == ["columns", "categories", "suffix", "unknown_value"]
+    assert second.call.kwargs["categories"] == {"kind": ["z", "y", "x"]}
+    assert second.adds == []
+
+
+def test_dummy_encoding_never_caps_nor_rejects_categories(tmp_path):
+    dummy = node("e1", "dummy_encoding", columns=["kind"], drop_first=True)
+    plan = _plan(tmp_path, _variant([dummy], drop=("id", "note", "signup")))
+    step = _step(plan, "e1")
+    assert step.call.kwargs == {"columns": ["kind"], "drop_first": True, "handle_unknown": "ignore"}
+    assert step.adds == ["kind_y", "kind_z"]
+    assert step.training == "dummy-codes 'kind' (first category dropped)"
+    assert step.serving == "writes all zeros for an unseen or missing category"
+
+
+def test_one_hot_encoding_that_refuses_unseen_categories_says_so(tmp_path):
+    one_hot = node("e1", "one_hot_encoding", columns=["kind"], handle_unknown="error")
+    step = _step(_plan(tmp_path, _variant([one_hot], drop=("id", "note", "signup"))), "e1")
+    assert list(step.call.kwargs) == ["columns", "drop_first", "handle_unknown", "max_categories"]
+    assert step.serving == "rejects an unseen category; missing → all zeros"
+
+
+def test_the_model_and_a_distance_sampler_name_each_column_they_cannot_take(tmp_path):
+    smote = node("s1", "smote", sampling_strategy="auto", k_neighbors=3, random_state=0)
+    problems = _problems(tmp_path, _variant([smote], drop=("id", "signup", "kind")))
+    assert problems[:3] == [
+        "node 's1' (Smote): column 'income' may hold missing values; SMOTE cannot take them "
+        "(impute first)",
+        "node 's1' (Smote): column 'city' is string; SMOTE needs numeric features only "
+        "(encode it first)",
+        "node 's1' (Smote): column 'note' is string; SMOTE needs numeric features only "
+        "(encode it first)",
+    ]
+    # the model: strings always, missing values only for an estimator that cannot take them
+    assert [p for p in problems if p.startswith("node 'n7'")] == [
+        "node 'n7' (Model): column 'note' reaches the model as string; the model needs numbers "
+        "(encode, cast or drop it before the model)"
+    ]
+
+
+def test_row_filters_may_name_the_target_but_not_a_missing_column(tmp_path):
+    dedupe = node("x1", "drop_duplicates", columns=["label", "nope"], keep="first")
+    rows = node("x2", "drop_missing_rows", columns=["label", "gone"], how="any")
+    assert _problems(tmp_path, _variant([dedupe, rows])) == [
+        "node 'x1' (Drop Duplicates), config.columns: column 'nope' does not exist at this node",
+        "node 'x2' (Drop Missing Rows), config.columns: column 'gone' does not exist at this node",
+    ]
+    plan = _plan(tmp_path / "ok", _variant([node("x1", "drop_duplicates", columns=[])]))
+    step = _step(plan, "x1")
+    assert (step.role, step.columns, step.auto_rule, step.serving) == (
+        "row_filter",
+        None,
+        "all columns, target included",
+        "nothing (training only)",
+    )
+
+
+def test_dropping_the_originals_of_derived_columns_removes_them_from_frame_and_step(tmp_path):
+    dates = node("d1", "date_standardization", columns=["signup"], extract=["year"])
+    dates["data"]["config"]["drop_original"] = True
+    binned = node("b1", "binning", columns=["age"], n_bins=3, drop_original=False)
+    plan = _plan(tmp_path, _variant([dates, binned], drop=("id", "note", "kind")))
+    assert (_step(plan, "d1").adds, _step(plan, "d1").removes) == (["signup_year"], ["signup"])
+    assert (_step(plan, "b1").adds, _step(plan, "b1").removes) == (["age_bin"], [])
+    assert "signup" not in _step(plan, "b1").touches
