@@ -34,12 +34,29 @@ def _check_present(X, columns):
         raise ValueError(f"Column(s) not found in the input frame: {absent}")
 
 
+def _is_not_numeric(series):
+    """The automatic choice of the text nodes and the encoders."""
+    return not _is_numeric(series)
+
+
+def _check_choice(name, value, choices):
+    """Raise a ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        allowed = " or ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _explicit_columns(X, columns):
+    """A node's explicit column list, checked against X."""
+    _check_present(X, columns)
+    return list(columns)
+
+
 def _select_columns(X, columns, auto):
     """The node's columns: the explicit list, or (None) those where ``auto`` holds."""
     if columns is None:
         return [column for column in X.columns if auto(X[column])]
-    _check_present(X, columns)
-    return list(columns)
+    return _explicit_columns(X, columns)
 
 
 def _check_new_columns(X, new_columns):
@@ -54,8 +71,19 @@ def _check_new_columns(X, new_columns):
         raise ValueError(f"Column name(s) already exist: {clashes}")
 
 
-def _append_columns(X, new_columns):
-    """Append ``new_columns`` (name -> 1-d array) at the end, keeping X's index."""
+def _output_columns(X, new_columns, dropped=()):
+    """X's columns but ``dropped``, then ``new_columns``: what ``transform`` returns.
+
+    Refuses a new name that clashes (``_check_new_columns``).
+    """
+    _check_new_columns(X, new_columns)
+    return [column for column in X.columns if column not in dropped] + list(new_columns)
+
+
+def _append_columns(X, new_columns, dropped=()):
+    """X without ``dropped``, then ``new_columns`` (name -> 1-d array), keeping X's index."""
+    if dropped:
+        X = X.drop(columns=list(dropped))
     # One concat instead of a column-by-column insert keeps the frame
     # unfragmented; the arrays carry no index, so nothing is realigned.
     return pd.concat([X, pd.DataFrame(new_columns, index=X.index)], axis=1)
@@ -69,6 +97,12 @@ class _FrameTransformer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.feature_names_out_ = np.asarray(output_columns, dtype=object)
 
+    def _checked(self, X, columns=None):
+        """X, once the node is fitted and X has the columns it reads (``columns_``)."""
+        check_is_fitted(self)
+        _check_present(X, self.columns_ if columns is None else columns)
+        return X
+
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns, as decided at ``fit``."""
         check_is_fitted(self)
@@ -76,6 +110,19 @@ class _FrameTransformer(TransformerMixin, BaseEstimator):
         if input_features is not None and list(input_features) != seen:
             raise ValueError("input_features differ from the columns seen at fit")
         return self.feature_names_out_.copy()
+
+
+class _ValueMapper(_FrameTransformer):
+    """A node that rewrites each non-missing value of its columns in place.
+
+    Subclasses implement ``fit`` (setting ``columns_``) and ``_map_value``.
+    """
+
+    def transform(self, X):
+        X = self._checked(X).copy()
+        for column in self.columns_:
+            X[column] = X[column].map(self._map_value, na_action="ignore")
+        return X
 
 
 class _RowFilter(BaseEstimator):
@@ -93,6 +140,11 @@ class _RowFilter(BaseEstimator):
         keep = ~self._drop_mask(X, y)
         self.kept_index_ = X.index[keep]
         return X.loc[keep], y.loc[keep]
+
+    def _fit_columns(self, X, y):
+        """Set ``columns_`` and ``with_target_`` (see ``_row_filter_columns``)."""
+        self.columns_, self.with_target_ = _row_filter_columns(X, y, self.columns)
+        _check_present(X, self.columns_)
 
 
 def _row_filter_columns(X, y, columns):

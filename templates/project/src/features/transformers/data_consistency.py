@@ -9,15 +9,15 @@ import string
 import unicodedata
 
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     _append_columns,
-    _check_new_columns,
-    _check_present,
+    _explicit_columns,
     _FrameTransformer,
-    _is_numeric,
+    _is_not_numeric,
+    _output_columns,
     _select_columns,
+    _ValueMapper,
 )
 
 __all__ = ["DateFeatures", "RegexReplace", "TextNormalizer"]
@@ -29,7 +29,7 @@ _WHITESPACE = re.compile(r"\s+")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
-class TextNormalizer(_FrameTransformer):
+class TextNormalizer(_ValueMapper):
     """Canvas node ``text_normalization``: normalize text in place.
 
     Each non-missing value becomes ``str(value)`` and then, in this order and
@@ -56,19 +56,11 @@ class TextNormalizer(_FrameTransformer):
         self.unicode_form = unicode_form
 
     def fit(self, X, y=None):
-        self.columns_ = _select_columns(X, self.columns, lambda s: not _is_numeric(s))
+        self.columns_ = _select_columns(X, self.columns, _is_not_numeric)
         self._remember_columns(X, X.columns)
         return self
 
-    def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
-        X = X.copy()
-        for column in self.columns_:
-            X[column] = X[column].map(self._normalize, na_action="ignore")
-        return X
-
-    def _normalize(self, value):
+    def _map_value(self, value):
         text = str(value)
         if self.unicode_form != "none":
             text = unicodedata.normalize(self.unicode_form, text)
@@ -121,29 +113,25 @@ class DateFeatures(_FrameTransformer):
         unknown = [part for part in self.extract if part not in _DATE_PARTS]
         if unknown:
             raise ValueError(f"Unknown date part(s) {unknown}; known: {[*_DATE_PARTS]}")
-        _check_present(X, self.columns)
-        self.columns_ = list(self.columns)
+        self.columns_ = _explicit_columns(X, self.columns)
         new_columns = [f"{c}_{part}" for c in self.columns_ for part in self.extract]
-        _check_new_columns(X, new_columns)
-        kept = [c for c in X.columns if not (self.drop_original and c in self.columns_)]
-        self._remember_columns(X, kept + new_columns)
+        dropped = self.columns_ if self.drop_original else ()
+        self._remember_columns(X, _output_columns(X, new_columns, dropped))
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
+        self._checked(X)
         parts = {}
         for column in self.columns_:
             dates = pd.to_datetime(X[column], format=self.input_format, errors="coerce")
             for part in self.extract:
                 values = _DATE_PARTS[part](dates).astype("float64")
                 parts[f"{column}_{part}"] = values.to_numpy()
-        if self.drop_original:
-            X = X.drop(columns=self.columns_)
-        return _append_columns(X, parts)
+        dropped = self.columns_ if self.drop_original else ()
+        return _append_columns(X, parts, dropped)
 
 
-class RegexReplace(_FrameTransformer):
+class RegexReplace(_ValueMapper):
     """Canvas node ``regex_cleanup``: ``re.sub(pattern, replacement, str(value))``
     in place.
 
@@ -158,8 +146,7 @@ class RegexReplace(_FrameTransformer):
         self.case_sensitive = case_sensitive
 
     def fit(self, X, y=None):
-        _check_present(X, self.columns)
-        self.columns_ = list(self.columns)
+        self.columns_ = _explicit_columns(X, self.columns)
         flags = 0 if self.case_sensitive else re.IGNORECASE
         try:
             self.regex_ = re.compile(self.pattern, flags)
@@ -168,13 +155,5 @@ class RegexReplace(_FrameTransformer):
         self._remember_columns(X, X.columns)
         return self
 
-    def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
-        X = X.copy()
-        for column in self.columns_:
-            X[column] = X[column].map(self._replace, na_action="ignore")
-        return X
-
-    def _replace(self, value):
+    def _map_value(self, value):
         return self.regex_.sub(self.replacement, str(value))

@@ -11,14 +11,14 @@ import pandas as pd
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import TargetEncoder
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     _append_columns,
-    _check_new_columns,
-    _check_present,
+    _check_choice,
     _FrameTransformer,
+    _is_not_numeric,
     _is_numeric,
+    _output_columns,
     _select_columns,
 )
 
@@ -43,7 +43,32 @@ def _codes(keys, categories, unknown_value):
     return np.array([position.get(key, unknown_value) for key in keys], dtype="int64")
 
 
-class LabelEncoderColumns(_FrameTransformer):
+class _CodeEncoder(_FrameTransformer):
+    """Label and ordinal encoding: the position of each value in ``categories_``.
+
+    Subclasses implement ``fit`` (setting ``columns_`` and ``categories_``, then
+    calling ``_remember_code_columns``) and ``_keys``, the values as they are
+    looked up in the categories.
+    """
+
+    def _remember_code_columns(self, X):
+        new_columns = [f"{c}{self.suffix}" for c in self.columns_ if self.suffix]
+        self._remember_columns(X, _output_columns(X, new_columns))
+
+    def transform(self, X):
+        X = self._checked(X).copy()
+        new_columns = {}
+        for column in self.columns_:
+            keys = self._keys(X[column])
+            codes = _codes(keys, self.categories_[column], self.unknown_value)
+            if self.suffix:
+                new_columns[f"{column}{self.suffix}"] = codes
+            else:
+                X[column] = codes
+        return _append_columns(X, new_columns)
+
+
+class LabelEncoderColumns(_CodeEncoder):
     """Canvas node ``label_encoding``: integer codes of the values as strings.
 
     Codes 0..k-1 follow the sorted order of the distinct training values, compared
@@ -59,31 +84,18 @@ class LabelEncoderColumns(_FrameTransformer):
         self.unknown_value = unknown_value
 
     def fit(self, X, y=None):
-        self.columns_ = _select_columns(X, self.columns, lambda s: not _is_numeric(s))
+        self.columns_ = _select_columns(X, self.columns, _is_not_numeric)
         self.categories_ = {}
         for column in self.columns_:
             self.categories_[column] = sorted({str(v) for v in X[column].dropna()})
-        new_columns = [f"{c}{self.suffix}" for c in self.columns_ if self.suffix]
-        _check_new_columns(X, new_columns)
-        self._remember_columns(X, [*X.columns, *new_columns])
+        self._remember_code_columns(X)
         return self
 
-    def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
-        X = X.copy()
-        new_columns = {}
-        for column in self.columns_:
-            keys = _as_text(X[column])
-            codes = _codes(keys, self.categories_[column], self.unknown_value)
-            if self.suffix:
-                new_columns[f"{column}{self.suffix}"] = codes
-            else:
-                X[column] = codes
-        return _append_columns(X, new_columns)
+    def _keys(self, series):
+        return _as_text(series)
 
 
-class OrdinalEncoderColumns(_FrameTransformer):
+class OrdinalEncoderColumns(_CodeEncoder):
     """Canvas node ``ordinal_encoding``: integer codes in a given category order.
 
     ``categories`` maps a column to its ordered list of values (codes 0..k-1 in
@@ -102,7 +114,7 @@ class OrdinalEncoderColumns(_FrameTransformer):
         self.unknown_value = unknown_value
 
     def fit(self, X, y=None):
-        self.columns_ = _select_columns(X, self.columns, lambda s: not _is_numeric(s))
+        self.columns_ = _select_columns(X, self.columns, _is_not_numeric)
         given = self.categories or {}
         stray = [column for column in given if column not in self.columns_]
         if stray:
@@ -123,24 +135,11 @@ class OrdinalEncoderColumns(_FrameTransformer):
             else:
                 order = sorted(seen, key=str)
             self.categories_[column] = order
-        new_columns = [f"{c}{self.suffix}" for c in self.columns_ if self.suffix]
-        _check_new_columns(X, new_columns)
-        self._remember_columns(X, [*X.columns, *new_columns])
+        self._remember_code_columns(X)
         return self
 
-    def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
-        X = X.copy()
-        new_columns = {}
-        for column in self.columns_:
-            keys = [None if pd.isna(value) else value for value in X[column]]
-            codes = _codes(keys, self.categories_[column], self.unknown_value)
-            if self.suffix:
-                new_columns[f"{column}{self.suffix}"] = codes
-            else:
-                X[column] = codes
-        return _append_columns(X, new_columns)
+    def _keys(self, series):
+        return [None if pd.isna(value) else value for value in series]
 
 
 class OneHotEncoderColumns(_FrameTransformer):
@@ -170,13 +169,10 @@ class OneHotEncoderColumns(_FrameTransformer):
         self.max_categories = max_categories
 
     def fit(self, X, y=None):
-        if self.handle_unknown not in ("ignore", "error"):
-            raise ValueError(
-                f"handle_unknown must be 'ignore' or 'error', got {self.handle_unknown!r}"
-            )
+        _check_choice("handle_unknown", self.handle_unknown, ("ignore", "error"))
         if self.max_categories is not None and self.max_categories < 1:
             raise ValueError(f"max_categories must be >= 1, got {self.max_categories}")
-        self.columns_ = _select_columns(X, self.columns, lambda s: not _is_numeric(s))
+        self.columns_ = _select_columns(X, self.columns, _is_not_numeric)
         self.categories_ = {}
         self.infrequent_categories_ = {}
         for column in self.columns_:
@@ -192,14 +188,11 @@ class OneHotEncoderColumns(_FrameTransformer):
             self.categories_[column] = categories
             self.infrequent_categories_[column] = infrequent
         new_columns = [name for c in self.columns_ for name, _ in self._blocks(c)]
-        _check_new_columns(X, new_columns)
-        kept = [column for column in X.columns if column not in self.columns_]
-        self._remember_columns(X, kept + new_columns)
+        self._remember_columns(X, _output_columns(X, new_columns, self.columns_))
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
+        self._checked(X)
         new_columns = {}
         for column in self.columns_:
             values = _as_text(X[column])
@@ -209,7 +202,7 @@ class OneHotEncoderColumns(_FrameTransformer):
                 raise ValueError(f"Column {column!r} has unseen categories {unseen}")
             for name, group in self._blocks(column):
                 new_columns[name] = np.isin(values, group).astype("int64")
-        return _append_columns(X.drop(columns=self.columns_), new_columns)
+        return _append_columns(X, new_columns, self.columns_)
 
     def _blocks(self, column):
         """(output name, categories it flags) of a column, after ``drop_first``."""
@@ -234,16 +227,13 @@ class HashEncoderColumns(_FrameTransformer):
         self.n_features = n_features
 
     def fit(self, X, y=None):
-        self.columns_ = _select_columns(X, self.columns, lambda s: not _is_numeric(s))
+        self.columns_ = _select_columns(X, self.columns, _is_not_numeric)
         new_columns = [name for column in self.columns_ for name in self._names(column)]
-        _check_new_columns(X, new_columns)
-        kept = [column for column in X.columns if column not in self.columns_]
-        self._remember_columns(X, kept + new_columns)
+        self._remember_columns(X, _output_columns(X, new_columns, self.columns_))
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
+        self._checked(X)
         hasher = FeatureHasher(
             n_features=self.n_features, input_type="string", alternate_sign=False
         )
@@ -253,7 +243,7 @@ class HashEncoderColumns(_FrameTransformer):
             hashed = hasher.transform(tokens).toarray()
             for i, name in enumerate(self._names(column)):
                 new_columns[name] = hashed[:, i]
-        return _append_columns(X.drop(columns=self.columns_), new_columns)
+        return _append_columns(X, new_columns, self.columns_)
 
     def _names(self, column):
         return [f"{column}_hash_{i}" for i in range(self.n_features)]
@@ -311,15 +301,14 @@ class TargetEncoderColumns(_FrameTransformer):
         return self._fit(X, y, cross_fit=True)
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
+        self._checked(X)
         if not self.columns_:
             return X.copy()
         return self._write(X, self.encoder_.transform(self._categories(X)))
 
     def _fit(self, X, y, cross_fit):
         """Fit the encoder; return the cross-fitted training encoding if asked."""
-        self.columns_ = _select_columns(X, self.columns, lambda s: not _is_numeric(s))
+        self.columns_ = _select_columns(X, self.columns, _is_not_numeric)
         self._remember_columns(X, X.columns)
         target_type = _target_type(y, self.target_type)
         # TargetEncoder(cv, shuffle=True, random_state) cross-fits on these folds;

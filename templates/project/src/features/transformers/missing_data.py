@@ -7,15 +7,13 @@ training-only row filter.
 
 import numpy as np
 from sklearn.impute import KNNImputer, SimpleImputer
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     _append_columns,
-    _check_new_columns,
-    _check_present,
+    _check_choice,
     _FrameTransformer,
     _is_numeric,
-    _row_filter_columns,
+    _output_columns,
     _RowFilter,
     _select_columns,
 )
@@ -83,9 +81,7 @@ class ColumnImputer(_FrameTransformer):
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
-        X = X.copy()
+        X = self._checked(X).copy()
         for group, prepare, imputer in self.imputers_:
             X[group] = imputer.transform(prepare(X[group]))
         return X
@@ -124,8 +120,7 @@ class DropMissingColumns(_FrameTransformer):
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.dropped_columns_)
+        self._checked(X, self.dropped_columns_)
         return X.drop(columns=self.dropped_columns_)
 
 
@@ -144,13 +139,11 @@ class MissingIndicatorColumns(_FrameTransformer):
     def fit(self, X, y=None):
         self.columns_ = _select_columns(X, self.columns, lambda s: s.isna().any())
         new_columns = [f"{column}{self.suffix}" for column in self.columns_]
-        _check_new_columns(X, new_columns)
-        self._remember_columns(X, list(X.columns) + new_columns)
+        self._remember_columns(X, _output_columns(X, new_columns))
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
+        self._checked(X)
         flags = {
             f"{column}{self.suffix}": X[column].isna().to_numpy().astype("int64")
             for column in self.columns_
@@ -171,10 +164,8 @@ class DropMissingRows(_RowFilter):
         self.how = how
 
     def fit(self, X, y=None):
-        if self.how not in ("any", "all"):
-            raise ValueError(f"how must be 'any' or 'all', got {self.how!r}")
-        self.columns_, self.with_target_ = _row_filter_columns(X, y, self.columns)
-        _check_present(X, self.columns_)
+        _check_choice("how", self.how, ("any", "all"))
+        self._fit_columns(X, y)
         return self
 
     def _drop_mask(self, X, y):

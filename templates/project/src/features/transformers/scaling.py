@@ -5,9 +5,8 @@ the shared conventions are in ``_base``.
 """
 
 from sklearn.base import clone
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import _check_present, _FrameTransformer, _is_numeric, _select_columns
+from ._base import _FrameTransformer, _is_numeric, _select_columns
 
 __all__ = ["ColumnScaler"]
 
@@ -34,9 +33,7 @@ class ColumnScaler(_FrameTransformer):
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
-        X = X.copy()
+        X = self._checked(X).copy()
         if self.columns_:
             X[self.columns_] = self.scaler_.transform(X[self.columns_])
         return X

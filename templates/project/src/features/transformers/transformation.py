@@ -10,14 +10,13 @@ import itertools
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import KBinsDiscretizer, PowerTransformer
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     _append_columns,
-    _check_new_columns,
-    _check_present,
+    _explicit_columns,
     _FrameTransformer,
     _is_numeric,
+    _output_columns,
     _RowFilter,
     _select_columns,
 )
@@ -82,10 +81,10 @@ class Binner(_FrameTransformer):
         self.drop_original = drop_original
 
     def fit(self, X, y=None):
-        _check_present(X, self.columns)
-        self.columns_ = list(self.columns)
+        self.columns_ = _explicit_columns(X, self.columns)
         new_columns = [f"{column}{self.suffix}" for column in self.columns_]
-        _check_new_columns(X, new_columns)
+        dropped = self.columns_ if self.drop_original else ()
+        output_columns = _output_columns(X, new_columns, dropped)
         self.discretizers_ = {}
         if self.strategy == "custom":
             self._check_edges()
@@ -101,13 +100,11 @@ class Binner(_FrameTransformer):
                 )
                 present = values[~np.isnan(values)]
                 self.discretizers_[column] = discretizer.fit(present.reshape(-1, 1))
-        kept = [c for c in X.columns if not (self.drop_original and c in self.columns_)]
-        self._remember_columns(X, kept + new_columns)
+        self._remember_columns(X, output_columns)
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
+        self._checked(X)
         new_columns = {}
         for column in self.columns_:
             values = _float_values(X[column])
@@ -116,9 +113,8 @@ class Binner(_FrameTransformer):
             if present.any():
                 bins[present] = self._bin(column, values[present])
             new_columns[f"{column}{self.suffix}"] = bins
-        if self.drop_original:
-            X = X.drop(columns=self.columns_)
-        return _append_columns(X, new_columns)
+        dropped = self.columns_ if self.drop_original else ()
+        return _append_columns(X, new_columns, dropped)
 
     def _bin(self, column, values):
         """Bin numbers of one column (no missing values among them)."""
@@ -181,9 +177,7 @@ class SkewnessTransformer(_FrameTransformer):
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
-        X = X.copy()
+        X = self._checked(X).copy()
         if self.power_ is not None:
             X[self.columns_] = self.power_.transform(X[self.columns_])
         elif self.method in ("log1p", "sqrt"):
@@ -193,7 +187,24 @@ class SkewnessTransformer(_FrameTransformer):
         return X
 
 
-class OutlierClipper(_FrameTransformer):
+class _OutlierBounds:
+    """What both ``outlier_removal`` actions learn: ``bounds_`` of the ``columns_``.
+
+    ``columns=None``: every numeric column.
+    """
+
+    def __init__(self, columns=None, method="iqr", threshold=None):
+        self.columns = columns
+        self.method = method
+        self.threshold = threshold
+
+    def fit(self, X, y=None):
+        self.columns_ = _select_columns(X, self.columns, _is_numeric)
+        self.bounds_ = _outlier_bounds(X, self.columns_, self.method, self.threshold)
+        return self
+
+
+class OutlierClipper(_OutlierBounds, _FrameTransformer):
     """Canvas node ``outlier_removal`` with ``action: clip``: clip to training bounds.
 
     Bounds per column from the training values: ``iqr`` = ``[q1 - t*iqr,
@@ -203,28 +214,20 @@ class OutlierClipper(_FrameTransformer):
     every numeric column.
     """
 
-    def __init__(self, columns=None, method="iqr", threshold=None):
-        self.columns = columns
-        self.method = method
-        self.threshold = threshold
-
     def fit(self, X, y=None):
-        self.columns_ = _select_columns(X, self.columns, _is_numeric)
-        self.bounds_ = _outlier_bounds(X, self.columns_, self.method, self.threshold)
+        super().fit(X, y)
         self._remember_columns(X, X.columns)
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
-        X = X.copy()
+        X = self._checked(X).copy()
         for column, (lower, upper) in self.bounds_.items():
             # Always float: whether clipping happens must not change the dtype.
             X[column] = X[column].astype("float64").clip(lower, upper)
         return X
 
 
-class OutlierRowFilter(_RowFilter):
+class OutlierRowFilter(_OutlierBounds, _RowFilter):
     """Canvas node ``outlier_removal`` with ``action: drop_rows`` (training only).
 
     Drops the training rows with a value outside the bounds in any listed column.
@@ -233,20 +236,10 @@ class OutlierRowFilter(_RowFilter):
     A missing value is never an outlier. ``columns=None``: every numeric column.
     """
 
-    def __init__(self, columns=None, method="iqr", threshold=None):
-        self.columns = columns
-        self.method = method
-        self.threshold = threshold
-
-    def fit(self, X, y=None):
-        self.columns_ = _select_columns(X, self.columns, _is_numeric)
-        self.bounds_ = _outlier_bounds(X, self.columns_, self.method, self.threshold)
-        return self
-
     def _drop_mask(self, X, y):
         outside = np.zeros(len(X), dtype=bool)
         for column, (lower, upper) in self.bounds_.items():
-            values = X[column].to_numpy(dtype="float64", na_value=np.nan)
+            values = _float_values(X[column])
             # NaN compares False both ways, so a missing value never drops a row.
             outside |= (values < lower) | (values > upper)
         return outside

@@ -8,9 +8,15 @@ training-only row filter.
 import numbers
 
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import _check_present, _FrameTransformer, _row_filter_columns, _RowFilter
+from ._base import (
+    _check_choice,
+    _check_present,
+    _explicit_columns,
+    _FrameTransformer,
+    _output_columns,
+    _RowFilter,
+)
 
 __all__ = ["CastColumns", "DropColumns", "DropDuplicateRows"]
 
@@ -65,9 +71,7 @@ class CastColumns(_FrameTransformer):
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, list(self.casts))
-        X = X.copy()
+        X = self._checked(X, list(self.casts)).copy()
         for column, kind in self.casts.items():
             X[column] = _CASTS[kind](X[column])
         return X
@@ -80,14 +84,12 @@ class DropColumns(_FrameTransformer):
         self.columns = columns
 
     def fit(self, X, y=None):
-        _check_present(X, self.columns)
-        self.columns_ = list(self.columns)
-        self._remember_columns(X, [c for c in X.columns if c not in self.columns_])
+        self.columns_ = _explicit_columns(X, self.columns)
+        self._remember_columns(X, _output_columns(X, [], self.columns_))
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        _check_present(X, self.columns_)
+        self._checked(X)
         return X.drop(columns=self.columns_)
 
 
@@ -104,10 +106,8 @@ class DropDuplicateRows(_RowFilter):
         self.keep = keep
 
     def fit(self, X, y=None):
-        if self.keep not in ("first", "last"):
-            raise ValueError(f"keep must be 'first' or 'last', got {self.keep!r}")
-        self.columns_, self.with_target_ = _row_filter_columns(X, y, self.columns)
-        _check_present(X, self.columns_)
+        _check_choice("keep", self.keep, ("first", "last"))
+        self._fit_columns(X, y)
         return self
 
     def _drop_mask(self, X, y):
