@@ -1,0 +1,296 @@
+"""The generated project's CI report (scripts/ci_report.py), run for real on a built tree.
+
+* the job summary holds the metrics against the base branch's (fixed precision, an arrow
+  that knows the metric's direction), the parity verdict and the figures' links by SHA;
+* on a pull request the script keeps ONE comment, found by its hidden marker among pages of
+  other comments, and edits it in place on the next push, against a fake GitHub REST API
+  served over real HTTP on 127.0.0.1 (and the same for a GitLab merge request's note);
+* the token is sent in a header only, never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from gitexport.build import build_project
+from gitexport.load import plan_bundle
+from gitexport.render import RenderOptions
+from helpers import EXAMPLES
+
+pytestmark = pytest.mark.slow
+
+MARKER = "<!-- gitexport-ci-report -->"
+TOKEN = "ghs_secretTokenValue123"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    built = build_project(plan_bundle(EXAMPLES / "penguins"), RenderOptions())
+    root = tmp_path_factory.mktemp("penguins")
+    for rel, data in built.files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def run_report(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_"))}
+    base.pop("GITLAB_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, str(root / "scripts" / "ci_report.py"), *args],
+        cwd=root,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def base_metrics(root: Path, tmp_path: Path, accuracy_change: float) -> Path:
+    metrics = json.loads((root / "models" / "metrics.json").read_text())
+    metrics["test"]["accuracy"] -= accuracy_change
+    path = tmp_path / f"base-{accuracy_change}.json"
+    path.write_text(json.dumps(metrics))
+    return path
+
+
+# --- the job summary ----------------------------------------------------------------------
+
+
+def test_summary_has_metrics_against_base_parity_and_figure_links(tree, tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    base = base_metrics(tree, tmp_path, 0.0125)
+    env = {
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_REPOSITORY": "acme/penguins",
+        "GITHUB_SERVER_URL": "https://ghe.example.com",
+        "GITHUB_SHA": SHA,
+    }
+    proc = run_report(tree, "--base-metrics", str(base), env=env)
+    assert proc.returncode == 0, proc.stderr
+    text = summary.read_text()
+    assert text.startswith("earlier step\n" + MARKER)  # appended, never overwritten
+    shipped = json.loads((tree / "models" / "metrics.json").read_text())["test"]["accuracy"]
+    row = f"| test | accuracy | {shipped - 0.0125:.4f} | {shipped:.4f} | +0.0125 ▲ better |"
+    assert row in text
+    assert "| test | f1 | " in text and "±0.0000" in text
+    assert "confusion_matrix" not in text.split("### Parity")[0]  # matrices are no metric
+    assert "reproduced 86 of the canvas's 86 reference predictions" in text
+    for name in ("confusion_matrix.svg", "metrics.svg"):
+        assert (tree / "reports" / "figures" / name).is_file()
+        url = f"https://ghe.example.com/acme/penguins/blob/{SHA}/reports/figures/{name}?raw=true"
+        assert url in text
+    lineage = json.loads((tree / ".gitexport" / "lineage.json").read_text())
+    assert f"(version {lineage['pipeline_version']})" in text
+    assert lineage["data_sha256"] in text
+
+
+def test_lower_is_better_metrics_get_the_right_arrow(tree, tmp_path):
+    project = tmp_path / "regression"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "metrics.json").write_text(json.dumps({"test": {"rmse": 2.5}}))
+    (tmp_path / "base.json").write_text(json.dumps({"test": {"rmse": 2.0}}))
+    out = tmp_path / "report.md"
+    proc = run_report(
+        tree, "--root", str(project), "--base-metrics", str(tmp_path / "base.json"),
+        "--output", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "| test | rmse | 2.0000 | 2.5000 | +0.5000 ▲ worse |" in text
+    assert "No model card" in text  # no parity section to quote
+
+
+def test_a_tree_without_metrics_fails_with_a_readable_error(tmp_path, tree):
+    proc = run_report(tree, "--root", str(tmp_path), "--output", str(tmp_path / "x.md"))
+    assert proc.returncode == 1
+    assert "models/metrics.json is missing" in proc.stderr
+
+
+# --- the one pull request comment -----------------------------------------------------------
+
+
+class FakeComments:
+    """Issue comments (GitHub) or merge request notes (GitLab), paginated with ``Link``."""
+
+    def __init__(self, page_size: int = 2):
+        self.items: list[dict] = [
+            {"id": 1, "body": "LGTM"},
+            {"id": 2, "body": "please rerun"},
+            {"id": 3, "body": "a bot's note"},
+        ]
+        self.page_size = page_size
+        self.calls: list[tuple[str, str]] = []
+        self.auth: list[str] = []
+        self.next_id = 100
+
+
+def serve(fake: FakeComments, forge: str):
+    """A real HTTP server on 127.0.0.1 for ``fake``; GitHub Enterprise or GitLab paths."""
+    if forge == "github":
+        list_path = re.compile(r"^/api/v3/repos/acme/penguins/issues/7/comments$")
+        item_path = re.compile(r"^/api/v3/repos/acme/penguins/issues/comments/(\d+)$")
+        edit = "PATCH"
+    else:
+        list_path = re.compile(r"^/api/v4/projects/acme%2Fpenguins/merge_requests/7/notes$")
+        item_path = re.compile(r"^/api/v4/projects/acme%2Fpenguins/merge_requests/7/notes/(\d+)$")
+        edit = "PUT"
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def reply(self, status: int, payload, headers: dict | None = None):
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def handle_any(self):
+            parts = urlsplit(self.path)
+            fake.calls.append((self.command, parts.path))
+            fake.auth.append(self.headers.get("Authorization") or self.headers.get("PRIVATE-TOKEN"))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            if self.command == "GET" and list_path.match(parts.path):
+                page = int(parse_qs(parts.query).get("page", ["1"])[0])
+                size = fake.page_size  # ignores per_page, as a server capping it would
+                chunk = fake.items[(page - 1) * size : page * size]
+                headers = {}
+                if page * size < len(fake.items):
+                    url = f"http://{self.headers['Host']}{parts.path}?per_page=100&page={page + 1}"
+                    headers["Link"] = f'<{url}>; rel="next"'
+                return self.reply(200, chunk, headers)
+            if self.command == "POST" and list_path.match(parts.path):
+                fake.next_id += 1
+                item = {"id": fake.next_id, "body": body["body"]}
+                fake.items.append(item)
+                return self.reply(201, item)
+            match = item_path.match(parts.path)
+            if self.command == edit and match:
+                item = next(i for i in fake.items if i["id"] == int(match.group(1)))
+                item["body"] = body["body"]
+                return self.reply(200, item)
+            return self.reply(404, {"message": "Not Found"})
+
+        do_GET = do_POST = do_PATCH = do_PUT = handle_any
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def ours(fake: FakeComments) -> list[dict]:
+    return [item for item in fake.items if MARKER in item["body"]]
+
+
+def test_github_pull_request_gets_one_comment_updated_in_place(tree, tmp_path):
+    fake = FakeComments()
+    httpd, url = serve(fake, "github")
+    try:
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps({"pull_request": {"number": 7}}))
+        env = {
+            "GITHUB_TOKEN": TOKEN,
+            "GITHUB_REPOSITORY": "acme/penguins",
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_API_URL": f"{url}/api/v3",
+            "GITHUB_SHA": SHA,
+        }
+        first = run_report(
+            tree, "--github-comment", "--base-metrics", str(base_metrics(tree, tmp_path, 0.25)),
+            "--summary", str(tmp_path / "s.md"), env=env,
+        )  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        assert "comment created" in first.stdout
+        assert [c[0] for c in fake.calls] == ["GET", "GET", "POST"]  # both pages read first
+        (comment,) = ours(fake)
+        assert "+0.2500 ▲ better" in comment["body"]
+
+        fake.calls.clear()
+        second = run_report(
+            tree, "--github-comment", "--base-metrics", str(base_metrics(tree, tmp_path, -0.5)),
+            "--summary", str(tmp_path / "s.md"), env=env,
+        )  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        assert "comment updated" in second.stdout
+        assert ("PATCH", f"/api/v3/repos/acme/penguins/issues/comments/{comment['id']}") in (
+            fake.calls
+        )
+        assert "POST" not in [c[0] for c in fake.calls]
+        (updated,) = ours(fake)  # still one comment: the same, with the new numbers
+        assert updated["id"] == comment["id"] and "−0.5000 ▼ worse" in updated["body"]
+        assert [i["body"] for i in fake.items[:3]] == ["LGTM", "please rerun", "a bot's note"]
+        assert set(fake.auth) == {f"Bearer {TOKEN}"}
+        for proc in (first, second):
+            assert TOKEN not in proc.stdout + proc.stderr
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_gitlab_merge_request_gets_one_note_updated_in_place(tree, tmp_path):
+    fake = FakeComments(page_size=3)
+    httpd, url = serve(fake, "gitlab")
+    try:
+        env = {
+            "GITLAB_TOKEN": TOKEN,
+            "CI_API_V4_URL": f"{url}/api/v4",
+            "CI_PROJECT_ID": "acme/penguins",
+            "CI_MERGE_REQUEST_IID": "7",
+            "CI_PROJECT_URL": "https://gitlab.example.com/acme/penguins",
+            "CI_COMMIT_SHA": SHA,
+        }
+        for _ in range(2):
+            proc = run_report(tree, "--gitlab-note", "--output", str(tmp_path / "r.md"), env=env)
+            assert proc.returncode == 0, proc.stderr
+            assert TOKEN not in proc.stdout + proc.stderr
+        (note,) = ours(fake)
+        assert [c[0] for c in fake.calls].count("POST") == 1
+        assert [c[0] for c in fake.calls].count("PUT") == 1
+        link = f"https://gitlab.example.com/acme/penguins/-/raw/{SHA}/reports/figures/metrics.svg"
+        assert link in note["body"]
+        assert set(fake.auth) == {TOKEN}
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_refused_call_names_the_status_not_the_token(tree, tmp_path):
+    fake = FakeComments()
+    httpd, url = serve(fake, "github")
+    try:
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps({"pull_request": {"number": 8}}))  # an unknown PR: 404
+        env = {
+            "GITHUB_TOKEN": TOKEN,
+            "GITHUB_REPOSITORY": "acme/penguins",
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_API_URL": f"{url}/api/v3",
+        }
+        proc = run_report(tree, "--github-comment", "--output", str(tmp_path / "r.md"), env=env)
+        assert proc.returncode == 1
+        assert "answered 404" in proc.stderr and TOKEN not in proc.stderr + proc.stdout
+        event.write_text(json.dumps({"push": {}}))
+        proc = run_report(tree, "--github-comment", "--output", str(tmp_path / "r.md"), env=env)
+        assert proc.returncode == 1 and "not a pull request" in proc.stderr
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
