@@ -98,7 +98,10 @@ class _FrameTransformer(TransformerMixin, BaseEstimator):
         self.feature_names_out_ = np.asarray(output_columns, dtype=object)
 
     def _checked(self, X, columns=None):
-        """X, once the node is fitted and X has the columns it reads (``columns_``)."""
+        """X, once the node is fitted and X has the columns it reads (``columns_``).
+
+        ``columns`` is evaluated by the caller, so it must not be fitted state.
+        """
         check_is_fitted(self)
         _check_present(X, self.columns_ if columns is None else columns)
         return X

@@ -7,10 +7,12 @@ training-only row filter.
 
 import numpy as np
 from sklearn.impute import KNNImputer, SimpleImputer
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     _append_columns,
     _check_choice,
+    _check_present,
     _FrameTransformer,
     _is_numeric,
     _output_columns,
@@ -120,7 +122,8 @@ class DropMissingColumns(_FrameTransformer):
         return self
 
     def transform(self, X):
-        self._checked(X, self.dropped_columns_)
+        check_is_fitted(self)  # before reading dropped_columns_
+        _check_present(X, self.dropped_columns_)
         return X.drop(columns=self.dropped_columns_)
 
 
