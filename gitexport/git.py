@@ -264,6 +264,24 @@ def export_to_repo(
         return _export_in_repo(repo, request, previous, merge=merge)
 
 
+def fast_forward_main(repo_dir: Path, commit: str) -> bool:
+    """Bring ``main`` forward to *commit* (the remote's ``main``, fetched) when it descends
+    from it — a pull request merged on the forge. LFS files arrive as their pointers, as in a
+    seeded working repository (an export needs the history, not the objects). Returns
+    whether ``main`` moved; never moves it sideways or back."""
+    repo_dir = _target_dir(repo_dir)
+    repo = _open_target(repo_dir)
+    with repo, _ExportLock(Path(repo.git_dir), repo_dir):
+        _release_stale_git_locks(repo)
+        _finish_interrupted_checkout(repo)
+        old = _resolve(repo, MAIN_REF)
+        if old is None or old == commit or not _is_ancestor(repo, old, commit):
+            return False
+        _refuse_dirty_worktree(repo, repo_dir)
+        _advance_main(repo, old, commit, env={"GIT_LFS_SKIP_SMUDGE": "1"})
+        return True
+
+
 def check_export_target(repo_dir: Path, pipeline_id: str, *, adopt: bool = False) -> None:
     """Refuse now what :func:`export_to_repo` would refuse (a foreign directory or
     repository, another pipeline's exports, uncommitted changes), before the expensive
@@ -852,7 +870,9 @@ def _journal_path(repo: Repo) -> Path:
     return Path(repo.git_dir) / JOURNAL_NAME
 
 
-def _advance_main(repo: Repo, old: str | None, new: str) -> None:
+def _advance_main(
+    repo: Repo, old: str | None, new: str, *, env: Mapping[str, str] | None = None
+) -> None:
     """Move ``main``, then bring the working tree along; a journal covers the gap."""
     checked_out = _head_is_main(repo)
     if checked_out:
@@ -863,7 +883,7 @@ def _advance_main(repo: Repo, old: str | None, new: str) -> None:
     _crash_point("after-main-ref")
     if checked_out:
         _crash_point("in-worktree")
-        _checkout_changes(repo, old, new)
+        _checkout_changes(repo, old, new, env=env)
         _journal_path(repo).unlink()
     _crash_point("after-worktree")
 
@@ -987,7 +1007,9 @@ def _inside(path: Path, root: Path) -> bool:
     return os.path.normpath(path).startswith(os.path.normpath(root) + os.sep)
 
 
-def _checkout_changes(repo: Repo, old: str | None, new: str) -> None:
+def _checkout_changes(
+    repo: Repo, old: str | None, new: str, *, env: Mapping[str, str] | None = None
+) -> None:
     """Update index and worktree from commit ``old`` to ``new``, touching only what changed.
 
     Idempotent, so it also finishes an interrupted update. It never overwrites content that
@@ -1008,7 +1030,7 @@ def _checkout_changes(repo: Repo, old: str | None, new: str) -> None:
     if present:
         # checkout-index runs the smudge filter, so LFS files arrive as real content.
         paths = "".join(f"{p}\0" for p in present).encode()
-        _git(repo, "checkout-index", "-f", "-u", "-q", "-z", "--stdin", input=paths)
+        _git(repo, "checkout-index", "-f", "-u", "-q", "-z", "--stdin", input=paths, env=env)
 
 
 def _changed_paths(repo: Repo, old_tree: str, new_tree: str) -> dict[str, tuple[str, str]]:

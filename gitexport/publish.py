@@ -119,6 +119,26 @@ def seed_workdir(provider, repo, workdir: Path, branch: str) -> None:
         ) from None
 
 
+def catch_up_main(provider, repo, workdir: Path) -> None:
+    """Fast-forward the working repository's ``main`` to the remote's (a pull request merged
+    on the forge since the last push), so the next body starts from the right base."""
+    if repo.created or git.main_commit(workdir) is None:
+        return
+    remote = GitRemote(workdir, repo.clone_url, provider.git_credentials())
+    policy = getattr(provider, "retry", None) or RetryPolicy()
+    try:
+        heads = call_with_retry(
+            lambda: remote.fetch(["main"]) if "main" in remote.ls_remote() else {},
+            policy=policy,
+            classify=_git_retryable(repo),
+            what="fetching main",
+        )
+    except RetryGaveUp as exc:
+        raise ForgeUnavailableError(f"fetching main from {repo.web_url} gave up: {exc}") from None
+    if heads.get("main") and git.fast_forward_main(workdir, heads["main"]):
+        log.info("main caught up with %s", repo.web_url)
+
+
 def manifest_with_urls(manifest: bytes, urls: dict[str, str]) -> bytes:
     data = json.loads(manifest)
     for item in data["artifacts"]:
@@ -171,6 +191,8 @@ def publish_built(
     workdir = Path(workdir) if workdir else default_workdir(target)
     if not workdir.exists():
         seed_workdir(provider, repo, workdir, export_branch_name(plan.pipeline.id))
+    else:
+        catch_up_main(provider, repo, workdir)
     outcome = git.export_to_repo(workdir, export_request(built), merge=False, adopt=adopt)
     if outcome.status == "conflict":  # cannot happen with merge=False; defensive
         raise ConflictError(f"the export conflicts in {', '.join(outcome.conflicts)}")

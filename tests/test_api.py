@@ -7,6 +7,7 @@ ones export and push the penguins example for real and cancel at every phase.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -353,3 +354,46 @@ def test_push_refusals_come_before_training(tmp_path):
     bad_name = api.Target(provider="github", repo="/")
     with pytest.raises(UserError, match="OWNER/NAME"):
         api.push(api.example("penguins"), bad_name, token="t", workdir=tmp_path / "w")
+
+
+@pytest.mark.slow
+def test_a_pull_request_merged_on_the_forge_is_the_next_bodys_base(tmp_path):
+    """After v4's PR is merged on the forge, v5's PR body describes v4 → v5, not v3 → v5."""
+    remote = tmp_path / "remote.git"
+    work = tmp_path / "work"
+    target = api.Target(provider="local", repo=str(remote))
+    api.push(penguins_variant(tmp_path, 3, 0.5), target, token=None, workdir=work)
+    second = api.push(penguins_variant(tmp_path, 4, 0.25), target, token=None, workdir=work)
+    assert second.status == "pr_opened"
+    # Merge the PR on the "forge": a merge commit on the remote's main.
+    clone = tmp_path / "clone"
+    env = {"GIT_LFS_SKIP_SMUDGE": "1"}
+    run = lambda *a: subprocess.run(  # noqa: E731
+        ["git", "-C", str(clone), *a], check=True, capture_output=True, env={**os.environ, **env}
+    )
+    subprocess.run(
+        ["git", "clone", "-q", str(remote), str(clone)], check=True, env={**os.environ, **env}
+    )
+    run(
+        "-c",
+        "user.name=reviewer",
+        "-c",
+        "user.email=r@example.com",
+        "merge",
+        "--no-ff",
+        "-q",
+        "-m",
+        "Merge the canvas export",
+        "origin/gitexport/pl_penguins",
+    )
+    run("push", "-q", "origin", "main")
+    merged_main = run("rev-parse", "HEAD").stdout.decode().strip()
+
+    third = api.push(penguins_variant(tmp_path, 5, 0.1), target, token=None, workdir=work)
+    assert third.status in ("pr_opened", "pr_updated")
+    body = _prs(remote)[-1]["body"]
+    assert "version 4 → 5" in body, body[:400]
+    local_main = subprocess.run(
+        ["git", "-C", str(work), "rev-parse", "main"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert local_main == merged_main
