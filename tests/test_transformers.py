@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from ruff.__main__ import find_ruff_bin
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
@@ -190,6 +191,15 @@ def test_conventions_of_every_frame_transformer(tr):
         assert list(cross_fitted.index) == list(X.index), name
         assert transformer.get_params() == params, name  # fit never touches params
         assert not hasattr(transformer, "feature_names_out_"), name
+
+
+def test_transform_before_fit_is_not_fitted_error(tr):
+    # scikit-learn's own error, not an AttributeError on some fitted attribute.
+    for transformer, X in _convention_cases(tr):
+        with pytest.raises(NotFittedError):
+            transformer.transform(X)
+        with pytest.raises(NotFittedError):
+            transformer.get_feature_names_out()
 
 
 def test_constructors_store_parameters_unchanged(tr):
