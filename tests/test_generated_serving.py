@@ -234,6 +234,62 @@ def test_hostile_column_names_stay_string_literals(tmp_path):
         ast.parse(files[rel].decode())  # valid Python, whatever the names
 
 
+def collision_bundle(tmp_path: Path) -> Path:
+    """The base pipeline with columns ``a b`` and ``a_b``, whose fields are ``a_b`` and ``a_b_2``.
+
+    It also drops columns (``id``, ``note``, ``signup``, ``kind``) and has a column that is
+    never missing but that the planner counts as fillable (``city``).
+    """
+    frame = base_frame(80).rename(columns={"score": "a b", "price": "a_b"})
+    return write_bundle(tmp_path / "collision", base_pipeline(), frame)
+
+
+def load_module(path: Path, source: bytes):
+    """Import a rendered module that needs no project package (the request models)."""
+    import importlib.util
+
+    path.write_bytes(source)  # a file: pydantic reads the fields' docstrings from the source
+    spec = importlib.util.spec_from_file_location(f"_rendered_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves the annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_request_model_takes_rows_of_the_data_source_by_exact_column_names(tmp_path):
+    from pydantic import ValidationError
+
+    plan = plan_bundle(collision_bundle(tmp_path)).plan
+    files = render_project(plan, RenderOptions(), Assets())
+    schemas = load_module(tmp_path / "schemas.py", files["src/api/schemas.py"])
+    request = schemas.PredictionRequest
+    record = {"age": 30, "income": None, "a b": 0.5, "city": "a", "a_b": 42.0}
+
+    def refused(body: dict) -> list[tuple[tuple, str]]:
+        with pytest.raises(ValidationError) as caught:
+            request.model_validate(body)
+        return [(e["loc"], e["type"]) for e in caught.value.errors()]
+
+    assert request.model_validate(record).model_dump(by_alias=True) == record
+    # Issue 12.2: "a_b" is a column's name and another column's field name; it never fills "a b".
+    assert refused({k: v for k, v in record.items() if k != "a b"}) == [(("a b",), "missing")]
+    # Issue 13: the dropped columns and the target are accepted and ignored ...
+    full = {**record, "id": "r001", "note": "x", "signup": "2024-01-01", "kind": 7, "label": "no"}
+    assert request.model_validate(full).model_dump(by_alias=True) == record
+    assert schemas.IGNORED_COLUMNS == ["id", "note", "signup", "kind", "label"]
+    properties = request.model_json_schema(by_alias=True)["properties"]
+    assert properties["id"]["description"].startswith("Ignored: the pipeline drops this column")
+    # ... a key that is no column of the data source is refused, named ...
+    assert refused({**record, "a-b": 1}) == [(("a-b",), "extra_forbidden")]
+    # ... and so is a null in a column never missing in training (income had missing values).
+    assert refused({**record, "city": None}) == [(("city",), "string_type")]
+    assert request.model_validate({**record, "income": None})
+    assert [f["name"] for f in schemas.FEATURES if f["nullable"]] == ["income"]
+
+
 def test_render_is_deterministic_and_switchable(tmp_path):
     plan = plan_bundle(EXAMPLES / "penguins").plan
     first = render_project(plan, RenderOptions(), Assets())
