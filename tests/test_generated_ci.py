@@ -5,7 +5,10 @@
 * on a pull request the script keeps ONE comment, found by its hidden marker among pages of
   other comments, and edits it in place on the next push, against a fake GitHub REST API
   served over real HTTP on 127.0.0.1 (and the same for a GitLab merge request's note);
-* the token is sent in a header only, never printed.
+* the token is sent in a header only, never printed;
+* scripts/verify_model.py passes a model retrained from the data and fails a changed one;
+* the workflows for every switch that changes them (data shipped in full: the verify job;
+  Kubernetes: the deploy job) pass actionlint and the workflow / GitLab CI JSON schemas.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,10 +25,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 
 from gitexport.build import build_project
 from gitexport.load import plan_bundle
-from gitexport.render import RenderOptions
+from gitexport.render import Assets, RenderOptions, render_project
 from helpers import EXAMPLES
 
 pytestmark = pytest.mark.slow
@@ -32,6 +37,29 @@ pytestmark = pytest.mark.slow
 MARKER = "<!-- gitexport-ci-report -->"
 TOKEN = "ghs_secretTokenValue123"
 SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+BIN = Path(sys.executable).parent
+WORKFLOW_VARIANTS = {
+    "all": RenderOptions(),
+    "full": RenderOptions(data="full"),
+    "full-release-no-docker": RenderOptions(
+        data="full", artifacts="release", docker=False, kubernetes=False
+    ),
+    "no-kubernetes": RenderOptions(kubernetes=False),
+    "gitlab": RenderOptions(provider="gitlab"),
+    "gitlab-full": RenderOptions(provider="gitlab", data="full", kubernetes=False),
+}
+
+
+def tool(name: str) -> str:
+    """The path of a command-line tool (the venv's first), or skip (fail under CI)."""
+    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed")
+        pytest.skip(f"{name} is not installed")
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +322,108 @@ def test_a_refused_call_names_the_status_not_the_token(tree, tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# --- the verify job's check ------------------------------------------------------------------
+
+
+def test_verify_model_passes_a_retrained_model_and_fails_a_changed_one(tree, tmp_path):
+    data = plan_bundle(EXAMPLES / "penguins").data_path.resolve()
+    retrained = tmp_path / "retrained"
+    train = subprocess.run(
+        [sys.executable, "-m", "src.models.train", "--data", str(data), "--output-dir", str(retrained)],
+        cwd=tree, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    verify = [sys.executable, str(tree / "scripts" / "verify_model.py"), str(retrained)]
+    ok = subprocess.run(verify, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "reproduces the committed metrics and golden predictions" in ok.stdout
+
+    metrics = json.loads((retrained / "models" / "metrics.json").read_text())
+    metrics["test"]["accuracy"] = 0.5
+    (retrained / "models" / "metrics.json").write_text(json.dumps(metrics))
+    bad = subprocess.run(verify, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert "test.accuracy: 1.0 -> 0.5" in bad.stdout
+
+    missing = subprocess.run(
+        [*verify[:2], str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode == 1 and "retrain first" in missing.stderr
+
+
+# --- the workflows ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workflow_trees(tmp_path_factory) -> dict[str, Path]:
+    """The CI files of penguins for each variant (rendering only: no training)."""
+    plan = plan_bundle(EXAMPLES / "penguins").plan
+    trees = {}
+    for name, options in WORKFLOW_VARIANTS.items():
+        root = tmp_path_factory.mktemp(f"workflows-{name}")
+        for rel, data in render_project(plan, options, Assets()).items():
+            if rel.startswith((".github/", ".gitlab-ci.yml")):
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_bytes(data)
+        trees[name] = root
+    return trees
+
+
+def check(args: list[str], cwd: Path) -> None:
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+
+
+@pytest.mark.parametrize("variant", sorted(WORKFLOW_VARIANTS))
+def test_ci_workflows_pass_actionlint_and_schema(workflow_trees, variant):
+    root = workflow_trees[variant]
+    if WORKFLOW_VARIANTS[variant].provider == "gitlab":
+        schema = ["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci"]
+        check([tool("check-jsonschema"), *schema, ".gitlab-ci.yml"], root)
+        return
+    workflows = sorted(str(p) for p in (root / ".github" / "workflows").glob("*.yml"))
+    check([tool("actionlint"), *workflows], root)
+    check(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows], root
+    )
+
+
+def jobs(root: Path, name: str) -> dict:
+    return yaml.safe_load((root / ".github" / "workflows" / name).read_text())["jobs"]
+
+
+def test_ci_has_report_security_and_verify_when_data_is_shipped(workflow_trees):
+    for variant in ("all", "full", "full-release-no-docker", "no-kubernetes"):
+        ci = jobs(workflow_trees[variant], "ci.yml")
+        assert {"test", "report", "security"} <= ci.keys()
+        assert ("verify" in ci) == (WORKFLOW_VARIANTS[variant].data == "full")
+        report = ci["report"]
+        assert report["permissions"] == {"contents": "read", "pull-requests": "write"}
+        step = next(s for s in report["steps"] if s.get("name") == "Report")
+        assert "startsWith(github.head_ref, 'gitexport/')" in step["env"]["COMMENT"]
+        assert "scripts/ci_report.py" in step["run"]
+        scans = " ".join(s.get("run", "") for s in ci["security"]["steps"])
+        for command in ("pip-audit --requirement requirements-dev.txt", "bandit --recursive src"):
+            assert command in scans
+        assert "detect-secrets-hook" in scans
+        for pin in re.findall(r"(\S+)==(\S+)", scans):
+            assert re.fullmatch(r"\d+(\.\d+)+", pin[1]), pin
+    verify = jobs(workflow_trees["full"], "ci.yml")["verify"]
+    runs = [s.get("run", "") for s in verify["steps"]]
+    assert any("--data data/raw/penguins.csv" in r for r in runs)
+    assert any("scripts/verify_model.py" in r for r in runs)
+
+
+def test_cd_deploys_only_with_a_kubeconfig_in_a_protected_environment(workflow_trees):
+    cd = jobs(workflow_trees["all"], "cd.yml")
+    deploy = cd["deploy"]
+    assert deploy["needs"] == "publish" and deploy["environment"] == "production"
+    assert cd["publish"]["outputs"]["digest"] == "${{ steps.build.outputs.digest }}"
+    first, *rest = deploy["steps"]
+    assert "secrets.KUBECONFIG" in first["env"]["KUBECONFIG_DATA"]
+    assert "::notice title=Deployment skipped::" in first["run"]
+    assert all(s["if"] == "steps.kube.outputs.configured == 'true'" for s in rest)
+    assert "kubectl set image deployment/penguin-species api=" in rest[-1]["run"]
+    assert "deploy" not in jobs(workflow_trees["no-kubernetes"], "cd.yml")
