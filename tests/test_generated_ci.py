@@ -49,6 +49,9 @@ WORKFLOW_VARIANTS = {
     "no-kubernetes": RenderOptions(kubernetes=False),
     "gitlab": RenderOptions(provider="gitlab"),
     "gitlab-full": RenderOptions(provider="gitlab", data="full", kubernetes=False),
+    "gitlab-full-no-docker": RenderOptions(
+        provider="gitlab", data="full", docker=False, kubernetes=False
+    ),
 }
 
 
@@ -427,3 +430,21 @@ def test_cd_deploys_only_with_a_kubeconfig_in_a_protected_environment(workflow_t
     assert all(s["if"] == "steps.kube.outputs.configured == 'true'" for s in rest)
     assert "kubectl set image deployment/penguin-species api=" in rest[-1]["run"]
     assert "deploy" not in jobs(workflow_trees["no-kubernetes"], "cd.yml")
+
+
+def test_gitlab_ci_has_the_report_note_security_and_verify(workflow_trees):
+    for variant in ("gitlab", "gitlab-full", "gitlab-full-no-docker"):
+        ci = yaml.safe_load((workflow_trees[variant] / ".gitlab-ci.yml").read_text())
+        assert ("verify" in ci) == (WORKFLOW_VARIANTS[variant].data == "full")
+        assert ci["model-report"]["artifacts"]["paths"] == ["model-report.md"]
+        note = ci["merge-request-note"]
+        (rule,) = note["rules"]
+        assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in rule["if"]
+        assert "/^gitexport\\//" in rule["if"] and "$GITLAB_TOKEN" in rule["if"]
+        assert any("--gitlab-note" in line for line in note["script"])
+        security = " ".join(ci["security"]["script"])
+        assert "pip-audit" in security and "bandit --recursive src" in security
+        assert "detect-secrets-hook" in security
+        if "verify" in ci:
+            assert "python scripts/verify_model.py retrained" in ci["verify"]["script"]
+            assert all("verify_model" not in line for line in ci["test"]["script"])
