@@ -165,13 +165,20 @@ def _run(
         raise UserError(f"{what} failed in the generated project:\n{tail}")
 
 
-def _predict(
-    staging: Path, rows: pd.DataFrame, name: str, reporter: Reporter | None, budget: Budget
-) -> pd.DataFrame:
+def _prediction_files(staging: Path, rows: pd.DataFrame, name: str) -> tuple[Path, Path]:
+    """Write ``rows`` for the generated code to predict; (input, output) paths."""
     inp = staging / ".gitexport-tmp" / f"{name}-input.csv"
     out = staging / ".gitexport-tmp" / f"{name}-output.csv"
     inp.parent.mkdir(exist_ok=True)
     rows.to_csv(inp, index=False)
+    return inp, out
+
+
+def _predict(
+    staging: Path, rows: pd.DataFrame, name: str, reporter: Reporter | None, budget: Budget
+) -> pd.DataFrame:
+    """Predict ``rows`` with the staged model in a process of its own."""
+    inp, out = _prediction_files(staging, rows, name)
     _run(
         ["-m", "src.models.predict", str(inp), "--output", str(out)],
         staging,
@@ -301,29 +308,39 @@ def build_project(
     with tempfile.TemporaryDirectory(prefix=f"{BUILD_DIR_PREFIX}{os.getpid()}-") as tmp:
         staging = Path(tmp)
         _write_tree(staging, files)
+        # The golden and the canvas's reference rows are predicted by the training process
+        # itself, with the model it saved (loaded once): no interpreter start, no second import
+        # of scikit-learn, no second load of the model.
+        outputs: dict[str, Path] = {}
+        predict_args: list[str] = []
+        if sample is not None:
+            # Golden rows: sample rows a request could carry (required columns present).
+            required = [f.name for f in plan.serving_schema if not f.nullable]
+            rows = sample.dropna(subset=required).drop(columns=[plan.target]).head(GOLDEN_ROWS)
+            inp, outputs["golden"] = _prediction_files(staging, rows, "golden")
+            predict_args += ["--predict", f"{inp}:{outputs['golden']}"]
+        reference_rel = plan.canvas_results.reference_predictions
+        if reference_rel:
+            reference = pd.read_csv(planned.bundle.resolve(reference_rel))
+            rows = reference.drop(columns=["prediction"])
+            inp, outputs["reference"] = _prediction_files(staging, rows, "reference")
+            predict_args += ["--predict", f"{inp}:{outputs['reference']}"]
         log.info("training the generated project on %s", planned.data_path)
         _run(
-            ["-m", "src.models.train", "--data", str(planned.data_path.resolve())],
+            ["-m", "src.models.train", "--data", str(planned.data_path.resolve()), *predict_args],
             staging,
             "training",
             reporter,
             budget,
         )
-        reporter.enter("parity", "predicting the golden and the canvas's reference rows")
+        reporter.enter("parity", "checking the golden and the canvas's reference rows")
         parity = None
-        reference_rel = plan.canvas_results.reference_predictions
-        if sample is not None:
-            # Golden rows: sample rows a request could carry (required columns present).
-            required = [f.name for f in plan.serving_schema if not f.nullable]
-            rows = sample.dropna(subset=required).drop(columns=[plan.target]).head(GOLDEN_ROWS)
-            golden = _predict(staging, rows, "golden", reporter, budget)
+        if "golden" in outputs:
+            golden = pd.read_csv(outputs["golden"])
             (staging / "tests/fixtures").mkdir(parents=True, exist_ok=True)
             (staging / "tests/fixtures/golden_predictions.csv").write_bytes(csv_bytes(golden))
         if reference_rel:
-            reference = pd.read_csv(planned.bundle.resolve(reference_rel))
-            predicted = _predict(
-                staging, reference.drop(columns=["prediction"]), "reference", reporter, budget
-            )
+            predicted = pd.read_csv(outputs["reference"])
             parity = check_parity(plan, reference, predicted["prediction"])
         artifacts = {
             rel: (staging / rel).read_bytes() for rel in ARTIFACTS if (staging / rel).exists()
