@@ -182,16 +182,18 @@ def penguins_variant(tmp_path: Path, version: int, c: float) -> Path:
     return target
 
 
-def training_processes() -> list[int]:
-    """PIDs of running generated-project trainings (`python -m src.models.train`)."""
+def training_processes(under: Path) -> list[int]:
+    """PIDs of running generated-project trainings (`python -m src.models.train`) whose
+    staging folder is below *under* (other tests' trainings, in parallel, are not ours)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = (proc / "cwd").resolve()
         except OSError:
             continue
-        if b"src.models.train" in argv:
+        if b"src.models.train" in argv and cwd.is_relative_to(under.resolve()):
             pids.append(int(proc.name))
     return pids

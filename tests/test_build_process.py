@@ -61,7 +61,6 @@ def _running(pid: int) -> bool:
 def test_killing_gitexport_kills_its_training_and_the_next_run_cleans_up(tmp_path):
     env = {**os.environ, "GITHUB_TOKEN": SECRET, "TMPDIR": str(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir()
-    before = set(training_processes())
     proc = subprocess.Popen(
         [sys.executable, "-m", "gitexport", "export", "--example", "telco_churn", "--out"]
         + [str(tmp_path / "repo"), "--data", "full"],
@@ -72,7 +71,7 @@ def test_killing_gitexport_kills_its_training_and_the_next_run_cleans_up(tmp_pat
     deadline = time.monotonic() + 120
     training: list[int] = []
     while time.monotonic() < deadline and not training:
-        training = [p for p in training_processes() if p not in before]
+        training = training_processes(tmp_path)
         time.sleep(0.2)
     assert training, "training never started"
     # The token in gitexport's environment does not reach the generated code.
@@ -100,14 +99,14 @@ def test_killing_gitexport_kills_its_training_and_the_next_run_cleans_up(tmp_pat
 
 
 @pytest.mark.slow
-def test_training_past_its_time_budget_is_stopped_with_a_named_error(tmp_path):
-    before = set(training_processes())
+def test_training_past_its_time_budget_is_stopped_with_a_named_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the staging folder goes here
     started = time.monotonic()
     with pytest.raises(BudgetExceeded) as info:
         api.build(api.example("telco_churn"), budget=build.Budget(seconds=2))
     assert "time budget of 2 s" in str(info.value)
     assert time.monotonic() - started < 60
-    assert not set(training_processes()) - before
+    assert not training_processes(tmp_path)
 
 
 @pytest.mark.slow
