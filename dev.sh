@@ -44,7 +44,8 @@ case "${1:-}" in
     test)
         setup
         shift
-        "$VENV/bin/python" -m pytest "$@"
+        # On every core (pytest-xdist); PYTEST_WORKERS=0 runs in one process.
+        "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"
         ;;
     *)
         echo "usage: ./dev.sh demo | ./dev.sh test [pytest args]" >&2
