@@ -448,3 +448,134 @@ def test_gitlab_ci_has_the_report_note_security_and_verify(workflow_trees):
         if "verify" in ci:
             assert "python scripts/verify_model.py retrained" in ci["verify"]["script"]
             assert all("verify_model" not in line for line in ci["test"]["script"])
+
+
+# --- the workflow, run by act ---------------------------------------------------------------
+
+CHECKOUT_STUB = """\
+name: checkout stub
+description: act runs in a copy of the repository, which is the checkout
+inputs:
+  lfs: {required: false, description: ignored}
+  fetch-depth: {required: false, description: ignored}
+runs:
+  using: composite
+  steps:
+    - run: echo "checkout stub"
+      shell: bash
+"""
+SETUP_PYTHON_STUB = """\
+name: setup-python stub
+description: puts the test's Python first on PATH
+inputs:
+  python-version: {required: false, description: ignored}
+  cache: {required: false, description: ignored}
+  cache-dependency-path: {required: false, description: ignored}
+runs:
+  using: composite
+  steps:
+    - run: echo "$STUB_PYTHON_BIN" >> "$GITHUB_PATH"
+      shell: bash
+"""
+# The job's `python -m pip install` is a no-op: the test's virtualenv already has the pins
+# (and must not be changed); everything else runs on that virtualenv's Python.
+PYTHON_SHIM = """\
+#!/usr/bin/env bash
+if [[ "${{1:-}}" == "-m" && "${{2:-}}" == "pip" && "${{3:-}}" == "install" ]]; then
+  echo "pip install skipped: the test's virtualenv has the packages"; exit 0
+fi
+exec {python} "$@"
+"""
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
+
+
+def git(cwd: Path, *args: str) -> None:
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=60)
+
+
+def export_pull_request(tree: Path, tmp_path: Path) -> Path:
+    """main holds the export; gitexport/penguins a re-export with a worse test accuracy."""
+    repo, origin = tmp_path / "repo", tmp_path / "origin.git"
+    shutil.copytree(tree, repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "export v3")
+    git(repo, "checkout", "-qb", "gitexport/penguins")
+    metrics = json.loads((repo / "models" / "metrics.json").read_text())
+    metrics["test"]["accuracy"] = 0.9
+    (repo / "models" / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    git(repo, "commit", "-qam", "export v4")
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "push", "-q", "origin", "main", "gitexport/penguins")
+    return repo
+
+
+def test_act_runs_the_ci_workflow_of_an_export_pull_request(tree, tmp_path):
+    """The generated CI, run by act on the host: the test job (lint, the project's tests) and
+    the report job twice, against the fake GitHub. Not run: the image job (needs a Docker
+    daemon) and the security job (pip-audit needs PyPI and the vulnerability database)."""
+    act = tool("act")
+    stubs = tmp_path / "stubs"
+    for name, text in (("checkout", CHECKOUT_STUB), ("setup-python", SETUP_PYTHON_STUB)):
+        (stubs / name).mkdir(parents=True)
+        (stubs / name / "action.yml").write_text(text)
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "python").write_text(PYTHON_SHIM.format(python=sys.executable))
+    (shim / "python").chmod(0o755)
+    repo = export_pull_request(tree, tmp_path)
+    event = tmp_path / "event.json"
+    pull = {
+        "number": 7,
+        "head": {"ref": "gitexport/penguins", "sha": SHA, "repo": {"full_name": "acme/penguins"}},
+        "base": {"ref": "main", "repo": {"full_name": "acme/penguins"}},
+    }
+    event.write_text(json.dumps({"pull_request": pull}))
+    fake = FakeComments()
+    httpd, url = serve(fake, "github")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def act_job(job: str) -> str:
+        args = [
+            act, "pull_request", "--job", job, "--workflows", ".github/workflows/ci.yml",
+            "--eventpath", str(event), "--platform", "ubuntu-24.04=-self-hosted",
+            "--action-offline-mode",
+            "--local-repository", f"actions/checkout@v4.2.2={stubs / 'checkout'}",
+            "--local-repository", f"actions/setup-python@v5.3.0={stubs / 'setup-python'}",
+            "--env", f"STUB_PYTHON_BIN={shim}{os.pathsep}{BIN}",
+            "--env", f"GITHUB_API_URL={url}/api/v3",
+            "--env", "GITHUB_REPOSITORY=acme/penguins",
+            "--secret", "GITHUB_TOKEN",  # from the environment, so never in argv
+        ]  # fmt: skip
+        proc = subprocess.run(
+            args, cwd=repo, env={**env, "GITHUB_TOKEN": TOKEN},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and "Job succeeded" in output, output[-6000:]
+        assert TOKEN not in output
+        return output
+
+    try:
+        tested = act_job("test")
+        assert "All checks passed" in tested and " passed" in tested
+        first = act_job("report")
+        assert "pull request comment created" in first
+        assert "| test | accuracy | 1.0000 | 0.9000 | −0.1000 ▼ worse |" in first
+        second = act_job("report")
+        assert "pull request comment updated" in second
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    (comment,) = ours(fake)
+    assert "−0.1000 ▼ worse" in comment["body"]
+    assert f"/acme/penguins/blob/{SHA}/reports/figures/metrics.svg?raw=true" in comment["body"]
+    assert [c[0] for c in fake.calls].count("POST") == 1
+    assert [c[0] for c in fake.calls].count("PATCH") == 1
