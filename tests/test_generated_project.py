@@ -407,6 +407,44 @@ def test_retraining_reproduces_the_shipped_model(session, venv, name, tmp_path):
         assert json.loads((folder / "models" / "metrics.json").read_text()) == shipped_metrics
 
 
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_metrics_carry_the_figure_data(session, name):
+    """models/metrics.json holds what gitexport/figures.py draws the PR's pictures from."""
+    _project(session, name)
+    built = session.built[name]
+    metrics, files = built.metrics, built.files
+    if name in ("telco_churn", "penguins"):  # a random forest, a logistic regression
+        weights = metrics["feature_importances"]
+        assert set(weights) == set(metrics["features"])
+        assert all(isinstance(v, float) for v in weights.values())
+        assert "reports/figures/feature_importances.svg" in files
+    else:  # histogram gradient boosting has neither feature_importances_ nor coef_
+        assert "feature_importances" not in metrics
+    if name == "telco_churn":  # binary: the ROC curve, consistent with the test ROC AUC
+        fpr, tpr = metrics["roc_curve"]["fpr"], metrics["roc_curve"]["tpr"]
+        assert 2 < len(fpr) == len(tpr) <= 200
+        assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+        assert fpr == sorted(fpr) and tpr == sorted(tpr)
+        area = float(np.trapezoid(tpr, fpr))
+        assert area == pytest.approx(metrics["test"]["roc_auc"], abs=0.01)
+        assert "reports/figures/roc_curve.svg" in files
+    else:
+        assert "roc_curve" not in metrics
+    if name == "diamonds":  # regression: evenly spaced test rows, actual and predicted
+        rows = metrics["test_predictions"]
+        assert len(rows["actual"]) == len(rows["predicted"]) == min(500, metrics["rows"]["test"])
+        data = pd.read_parquet(session.planned[name].data_path)
+        target = set(data[built.plan.target].astype(float).round(6))
+        assert {round(v, 6) for v in rows["actual"]} <= target
+        rmse = float(np.sqrt(np.mean((np.array(rows["actual"]) - rows["predicted"]) ** 2)))
+        assert rmse == pytest.approx(metrics["test"]["rmse"], rel=0.25)
+        assert {"reports/figures/predicted_vs_actual.svg", "reports/figures/residuals.svg"} <= set(
+            files
+        )
+    else:
+        assert "test_predictions" not in metrics
+
+
 def test_same_bundle_exported_twice_is_byte_identical():
     # Two exports side by side (not against the session's build: the templates are the same
     # only within one run of gitexport).
