@@ -445,6 +445,14 @@ def test_gitlab_ci_has_the_report_note_security_and_verify(workflow_trees):
         security = " ".join(ci["security"]["script"])
         assert "pip-audit" in security and "bandit --recursive src" in security
         assert "detect-secrets-hook" in security
+        kubernetes = WORKFLOW_VARIANTS[variant].kubernetes
+        assert ("deploy" in ci) == kubernetes and ("deploy" in ci["stages"]) == kubernetes
+        if kubernetes:
+            deploy = ci["deploy"]
+            assert deploy["environment"] == {"name": "production"}
+            assert deploy["script"][0].startswith('if [ -z "${KUBECONFIG:-}" ]; then')
+            assert "exit 0" in deploy["script"][0]
+            assert "sha256sum --check" in deploy["script"][1]
         if "verify" in ci:
             assert "python scripts/verify_model.py retrained" in ci["verify"]["script"]
             assert all("verify_model" not in line for line in ci["test"]["script"])
@@ -579,3 +587,4 @@ def test_act_runs_the_ci_workflow_of_an_export_pull_request(tree, tmp_path):
     assert f"/acme/penguins/blob/{SHA}/reports/figures/metrics.svg?raw=true" in comment["body"]
     assert [c[0] for c in fake.calls].count("POST") == 1
     assert [c[0] for c in fake.calls].count("PATCH") == 1
+    assert set(fake.auth) == {f"Bearer {TOKEN}"}  # the secret reached the step, via env only
