@@ -588,3 +588,74 @@ def test_act_runs_the_ci_workflow_of_an_export_pull_request(tree, tmp_path):
     assert [c[0] for c in fake.calls].count("POST") == 1
     assert [c[0] for c in fake.calls].count("PATCH") == 1
     assert set(fake.auth) == {f"Bearer {TOKEN}"}  # the secret reached the step, via env only
+
+
+def stub(folder: Path, name: str, outputs: str = "", step: str = 'echo "stub"') -> Path:
+    """A local composite action standing in for a remote one (no network, no Docker)."""
+    (folder / name).mkdir(parents=True)
+    (folder / name / "action.yml").write_text(
+        f"name: {name} stub\ndescription: a stand-in\n{outputs}runs:\n  using: composite\n"
+        f"  steps:\n    - id: stub\n      run: {step}\n      shell: bash\n"
+    )
+    return folder / name
+
+
+def test_act_runs_cd_deploy_with_and_without_a_kubeconfig(tree, tmp_path):
+    """The CD workflow on a push to main, by act: the image steps are stubs (no Docker daemon;
+    the push answers a digest), the deploy job is the generated one with kubectl recorded by
+    a stand-in on PATH."""
+    act = tool("act")
+    repo = export_pull_request(tree, tmp_path)
+    git(repo, "checkout", "-q", "main")
+    # github.repository comes from the remote; mixed case, as GHCR needs lower case.
+    git(repo, "remote", "set-url", "origin", "https://github.com/Acme/Penguins.git")
+    stubs = tmp_path / "stubs"
+    digest = "sha256:" + "ab" * 32
+    build = stub(
+        stubs, "build",
+        "outputs:\n  digest:\n    description: d\n    value: ${{ steps.stub.outputs.digest }}\n",
+        f'echo "digest={digest}" >> "$GITHUB_OUTPUT"',
+    )  # fmt: skip
+    actions = {
+        "actions/checkout@v4.2.2": stub(stubs, "checkout"),
+        "docker/setup-buildx-action@v3.7.1": stub(stubs, "buildx"),
+        "docker/login-action@v3.3.0": stub(stubs, "login"),
+        "docker/metadata-action@v5.5.1": stub(stubs, "meta"),
+        "docker/build-push-action@v6.9.0": build,
+    }
+    kbin, log = tmp_path / "kbin", tmp_path / "kubectl.log"
+    kbin.mkdir()
+    (kbin / "kubectl").write_text(
+        f'#!/usr/bin/env bash\necho "$* | $(cat "$KUBECONFIG")" >> {log}\n'
+    )
+    (kbin / "kubectl").chmod(0o755)
+    (tmp_path / "push.json").write_text(json.dumps({"ref": "refs/heads/main"}))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = [
+        act, "push", "--job", "deploy", "--workflows", ".github/workflows/cd.yml",
+        "--eventpath", str(tmp_path / "push.json"), "--platform", "ubuntu-24.04=-self-hosted",
+        "--action-offline-mode", "--env", f"PATH={kbin}{os.pathsep}{os.environ['PATH']}",
+    ]  # fmt: skip
+    for action, folder in actions.items():
+        args += ["--local-repository", f"{action}={folder}"]
+
+    def deploy(*extra: str, kubeconfig: str | None = None) -> str:
+        run_env = env if kubeconfig is None else {**env, "KUBECONFIG": kubeconfig}
+        proc = subprocess.run(
+            [*args, *extra], cwd=repo, env=run_env, capture_output=True, text=True, timeout=300
+        )
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and "Job succeeded" in output, output[-6000:]
+        return output
+
+    skipped = deploy()
+    assert "::notice title=Deployment skipped::" in skipped
+    assert not log.exists()  # no kubectl without credentials
+    deployed = deploy("--secret", "KUBECONFIG", kubeconfig="apiVersion: v1  # the cluster")
+    assert "Deployment skipped" not in deployed
+    image = f"ghcr.io/acme/penguins@{digest}"
+    assert log.read_text().splitlines() == [
+        "apply --filename deployment/kubernetes/ | apiVersion: v1  # the cluster",
+        f"set image deployment/penguin-species api={image} | apiVersion: v1  # the cluster",
+        "rollout status deployment/penguin-species --timeout=5m | apiVersion: v1  # the cluster",
+    ]
