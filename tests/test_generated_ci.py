@@ -339,14 +339,16 @@ def test_verify_model_passes_a_retrained_model_and_fails_a_changed_one(tree, tmp
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
     verify = [sys.executable, str(tree / "scripts" / "verify_model.py"), str(retrained)]
-    ok = subprocess.run(verify, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    # As installed in CI (`pip install -e .`): the project's package is importable.
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    ok = subprocess.run(verify, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "reproduces the committed metrics and golden predictions" in ok.stdout
 
     metrics = json.loads((retrained / "models" / "metrics.json").read_text())
     metrics["test"]["accuracy"] = 0.5
     (retrained / "models" / "metrics.json").write_text(json.dumps(metrics))
-    bad = subprocess.run(verify, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(verify, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode == 1
     assert "test.accuracy: 1.0 -> 0.5" in bad.stdout
 

@@ -131,8 +131,8 @@ def parity_text(model_card: Path) -> str:
 
 def figure_url(server: str, repository: str, sha: str, rel: str) -> str:
     # blob/<sha>/…?raw=true renders in private repositories too, unlike a data: URI.
-    quoted = urllib.parse.quote(rel)
-    return f"{server.rstrip('/')}/{repository}/blob/{sha}/{quoted}?raw=true"
+    path = urllib.parse.quote(rel)
+    return f"{server.rstrip('/')}/{repository}/blob/{sha}/{path}?raw=true"
 
 
 def figures(root: Path, link: FigureLink | None) -> list[str]:

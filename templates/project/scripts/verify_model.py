@@ -46,8 +46,7 @@ def same_prediction(golden: str, value: object) -> bool:
 
 
 def prediction_differences(retrained: Path) -> list[str]:
-    # The project's own package, importable whether or not it is installed (pip install -e .).
-    sys.path.insert(0, str(ROOT))
+    # The project's own package: CI installs it (pip install -e .) before this runs.
     from src.models.predict import ModelPredictor
 
     predictor = ModelPredictor(
