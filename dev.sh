@@ -44,8 +44,9 @@ case "${1:-}" in
     test)
         setup
         shift
-        # On every core (pytest-xdist); PYTEST_WORKERS=0 runs in one process.
-        "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"
+        # On every core (pytest-xdist), a test file per worker so that the session fixtures
+        # that build and train projects run once; PYTEST_WORKERS=0 runs in one process.
+        "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadfile "$@"
         ;;
     *)
         echo "usage: ./dev.sh demo | ./dev.sh test [pytest args]" >&2
