@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from gitexport.plan_model import ExportPlan
+from gitexport.sensitivity import SensitiveNode, sensitive_nodes
 
 PARITY_CLASSIFICATION = 0.995
 PARITY_REL_TOL = 1e-6
@@ -60,55 +61,6 @@ VERDICT_TEXT = {
     "within_tolerance": "reproduced within numerical tolerance",
     "failed": "not reproduced",
 }
-
-
-# --- which nodes are sensitive to floating-point order -----------------------------------
-
-# The one list: node types (and, for imputation, the strategy) whose step goes through
-# BLAS or a neighbour search. Random forests, boosting, trees, encoders and scalers do not.
-_SENSITIVE_STEP_TYPES = {
-    "smote": "SMOTE's neighbour search",
-    "adasyn": "ADASYN's neighbour search",
-    "near_miss": "NearMiss's neighbour search",
-}
-_SENSITIVE_IMPUTATION = "knn"
-_SENSITIVE_MODELS = {
-    "knn_classifier": "the k-nearest-neighbour model",
-    "knn_regressor": "the k-nearest-neighbour model",
-}
-
-
-@dataclass(frozen=True)
-class SensitiveNode:
-    node_id: str
-    label: str
-    node_type: str
-    why: str
-
-    def to_dict(self) -> dict:
-        return {"node_id": self.node_id, "label": self.label, "node_type": self.node_type}
-
-    def name(self) -> str:
-        return f"{self.label} ({self.node_id})"
-
-
-def sensitive_nodes(plan: ExportPlan) -> list[SensitiveNode]:
-    """The plan's nodes whose arithmetic depends on the CPU and the thread count."""
-    found = []
-    for step in plan.steps:
-        if step.disabled:
-            continue
-        why = _SENSITIVE_STEP_TYPES.get(step.node_type)
-        if step.node_type == "imputation" and (
-            step.call.kwargs.get("strategy") == _SENSITIVE_IMPUTATION
-        ):
-            why = "KNN imputation's distances"
-        if why:
-            found.append(SensitiveNode(step.node_id, step.label, step.node_type, why))
-    why = _SENSITIVE_MODELS.get(plan.model.model_type)
-    if why:
-        found.append(SensitiveNode(plan.model.node_id, plan.model.label, plan.model.node_type, why))
-    return found
 
 
 def thread_change(environ: dict[str, str]) -> dict[str, str]:

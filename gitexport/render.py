@@ -20,6 +20,7 @@ import json
 import math
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -32,6 +33,8 @@ from gitexport import __version__
 from gitexport.identifiers import field_identifiers
 from gitexport.notebooks import notebook_json
 from gitexport.plan_model import Call, ExportPlan
+from gitexport.sensitivity import sensitive_nodes
+from gitexport.tree import Content, Tree, entries_of, head_of
 
 PYTHON_LINE_LENGTH = 100
 
@@ -50,11 +53,12 @@ class RenderOptions:
 
 @dataclass(frozen=True)
 class Assets:
-    """Bytes the renderer places but does not make (computed at the I/O edge)."""
+    """Files the renderer places but does not make (computed at the I/O edge). A large one
+    (the full data, the trained model) is a :class:`~gitexport.tree.FileRef`: never read."""
 
     sample_csv: bytes | None = None  # a few hundred raw rows, CSV
-    full_data: bytes | None = None  # the source file itself (--data full)
-    extra: dict[str, bytes] = field(default_factory=dict)  # path -> bytes (trained artifacts ...)
+    full_data: Content | None = None  # the source file itself (--data full)
+    extra: dict[str, Content] = field(default_factory=dict)  # path -> content (trained artifacts)
 
 
 # --- literal emission -----------------------------------------------------------------
@@ -365,6 +369,8 @@ def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None
         "classification": plan.problem_type == "classification",
         "features": [c for c in plan.raw_columns if c.role == "feature"],
         "serving": plan.serving_schema,
+        # Nodes whose arithmetic depends on the thread count: training records and replays it.
+        "thread_sensitive": sensitive_nodes(plan),
         # Filled in after training: reproduced metrics, parity, lineage (None on the first pass).
         "report": report,
     }
@@ -372,12 +378,12 @@ def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None
 
 def render_project(
     plan: ExportPlan, options: RenderOptions, assets: Assets, report: dict | None = None
-) -> dict[str, bytes]:
+) -> Tree:
     """The generated project as {POSIX path: bytes}; deterministic for the same inputs."""
     env = _environment()
     ctx = context(plan, options, report)
     rendered: dict[str, str] = {}
-    files: dict[str, bytes] = {}
+    files: dict[str, Content] = {}
     for template in selected_templates(plan, options):
         out = output_path(template)
         if template.endswith(".j2"):
@@ -394,12 +400,12 @@ def render_project(
     if options.data == "full" and assets.full_data is not None:
         files[ctx["raw_path"]] = assets.full_data
     files.update(assets.extra)
-    return dict(sorted(files.items()))
+    return Tree(sorted(files.items()))
 
 
-def executable_paths(files: dict[str, bytes]) -> set[str]:
+def executable_paths(files: Mapping[str, bytes]) -> set[str]:
     """The generated files to commit with mode 100755: scripts with a ``#!`` line."""
-    return {path for path, data in files.items() if data.startswith(b"#!")}
+    return {path for path, data in entries_of(files) if head_of(data, 2) == b"#!"}
 
 
 # What ruff formats: Python files and the code cells of notebooks.
