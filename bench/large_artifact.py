@@ -97,9 +97,8 @@ def child(example: str, size_mb: int, tmp: Path) -> None:
     t0 = time.perf_counter()
     built = api.build(api.example(example))
     figures["build"] = rss_mb()
-    model = {**built.files, **built.release_files}[MODEL]
-    figures["model_mb"] = len(model) / 2**20
-    del model
+    model = built.files.entry(MODEL) or built.release_files.entry(MODEL)  # a FileRef
+    figures["model_mb"] = model.size / 2**20
     bare = tmp / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     api.publish(built, Target(provider="local", repo=str(bare)), token=None, workdir=tmp / "work")

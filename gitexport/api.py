@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from gitexport.load import PlannedBundle
     from gitexport.options import Budget
     from gitexport.plan_model import ExportPlan
+    from gitexport.tree import Tree
 
     # A bundle folder, its pipeline.json, or one already loaded by :func:`load`.
     Bundle = Path | str | PlannedBundle
@@ -229,6 +230,7 @@ def preview(
     differ from *repo_dir*'s last export, and the pull-request body it would write."""
     from gitexport import git
     from gitexport.changes import summarize
+    from gitexport.tree import size_of
 
     planned = load(bundle)
     files = render_tree(planned, options, target_provider)
@@ -251,9 +253,14 @@ def preview(
         and _same_export_identity(previous.lineage, planned, options, target_provider)
     )
     entries = []
+
+    def size(path: str) -> int:  # the full data file is a ref: its size, not its bytes
+        content = files.entry(path)
+        return 0 if content is None else size_of(content)
+
     for path in sorted((set(files) | set(changed)) - set(trained)):
         status = changed.get(path, "unchanged")
-        entries.append(FileEntry(path=path, bytes=len(files.get(path, b"")), change=status))
+        entries.append(FileEntry(path=path, bytes=size(path), change=status))
     for path in trained:
         if path in previous_files:
             change = "unchanged" if up_to_date else "modified"
@@ -261,7 +268,7 @@ def preview(
             change = "added"
         if path.endswith("golden_predictions.csv") and options.data == "none":
             continue
-        entries.append(FileEntry(path=path, bytes=len(files.get(path, b"")), change=change))
+        entries.append(FileEntry(path=path, bytes=size(path), change=change))
     return Preview(
         plan=planned.plan.model_dump(mode="json"),
         files=sorted(entries, key=lambda e: e.path),
@@ -324,12 +331,12 @@ def export(
     planned = load(bundle, progress=rep)
     # What the commit would refuse is refused now, not after the training.
     git.check_export_target(repo_dir, planned.plan.pipeline.id, adopt=options.adopt)
-    built = build(planned, options, progress=rep, budget=budget)
-    rep.enter("commit", f"committing into {repo_dir}")
-    outcome = git.export_to_repo(
-        repo_dir, export_request(built), merge=options.merge, adopt=options.adopt
-    )
-    place_release_files(repo_dir, built)
+    with build(planned, options, progress=rep, budget=budget) as built:
+        rep.enter("commit", f"committing into {repo_dir}")
+        outcome = git.export_to_repo(
+            repo_dir, export_request(built), merge=options.merge, adopt=options.adopt
+        )
+        place_release_files(repo_dir, built)
     rep.finish("committed" if outcome.committed else "up to date")
     return ExportResult(
         pipeline=_pipeline(built.plan),
@@ -373,8 +380,10 @@ def push(
     preflight(
         target, token, planned.plan, workdir=Path(workdir) if workdir else None, adopt=options.adopt
     )
-    built = build(planned, options, progress=rep, target_provider=target.provider, budget=budget)
-    return publish(built, target, options, token=token, workdir=workdir, progress=rep)
+    with build(
+        planned, options, progress=rep, target_provider=target.provider, budget=budget
+    ) as built:
+        return publish(built, target, options, token=token, workdir=workdir, progress=rep)
 
 
 def publish(
@@ -431,10 +440,12 @@ def archive(
     from gitexport import git
     from gitexport.build import BuiltProject
     from gitexport.render import executable_paths
+    from gitexport.tree import Tree
 
     if isinstance(built, BuiltProject):
-        files = {**built.files, **built.release_files}
-        source: Path | dict = files
+        # The model stays a ref: the ZIP deflates it from its file in chunks.
+        files = Tree([*built.files.entries(), *built.release_files.entries()])
+        source: Path | Tree = files
         extra = {"executable": frozenset(executable_paths(files))}
     else:
         source, extra = Path(built), {"include_git": include_git}
@@ -466,7 +477,7 @@ def dry_run(
 
 def render_tree(
     planned: PlannedBundle, options: ExportOptions, target_provider: str | None = None
-) -> dict[str, bytes]:
+) -> Tree:
     """The files the project's templates make before training (plan included)."""
     from dataclasses import replace
 

@@ -2,7 +2,12 @@
 
 The export trains by running the *generated* training code in a staging folder, so the
 shipped model is exactly what the project's own code makes. The staging folder is thrown
-away; what comes back is the finished tree as ``{path: bytes}`` plus a report.
+away; what comes back is the finished tree (:class:`gitexport.tree.Tree`, path -> bytes) plus
+a report. The trained model is not read into memory: it moves out of the staging folder into
+the build's artifact folder and the tree holds it as a :class:`~gitexport.tree.FileRef`
+(hashed in chunks), which the commit, the ZIP and the release upload stream from. The folder
+lives as long as the :class:`BuiltProject` (or any ref to it): ``close()`` (or ``with``)
+removes it, and so does :func:`remove_stale_build_dirs` if the process died.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from gitexport.processes import kill_group, pid_alive
 from gitexport.progress import BUILD_PHASES, Reporter
 from gitexport.render import Assets, RenderOptions, render_project, template_digest
 from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_bytes, sample_rows
+from gitexport.tree import Content, FileRef, Tree, sha256_of, write_tree
 
 log = logging.getLogger(__name__)
 
@@ -50,29 +56,39 @@ ARTIFACTS = (
     "models/manifest.json",
     "tests/fixtures/golden_predictions.csv",
 )
+# Artifacts as large as the model may be: kept on disk (FileRef), never read whole.
+LARGE_ARTIFACTS = ("models/trained/",)
 
 
 @dataclass
 class BuiltProject:
+    """A built export. Its large artifacts live in *artifact_dir* (see the module doc):
+    use it as a context manager, or call :meth:`close`, when done with it."""
+
     plan: ExportPlan
     options: RenderOptions
-    files: dict[str, bytes]
+    files: Tree
     metrics: dict
     parity: Parity | None
     lineage: dict
     timings: dict[str, float]
     # --artifacts release: the files kept out of git, to upload as release assets.
-    release_files: dict[str, bytes] = field(default_factory=dict)
+    release_files: Tree = field(default_factory=Tree)
+    artifact_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Remove the artifact folder: the tree's refs to the model are no longer readable."""
+        if self.artifact_dir is not None:
+            self.artifact_dir.cleanup()
+
+    def __enter__(self) -> BuiltProject:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 # --- inputs computed at the edge ------------------------------------------------------
-
-
-def _write_tree(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
 
 
 # What the generated code sees of our environment: enough to run Python and BLAS, nothing
@@ -279,7 +295,7 @@ def input_assets(
     sample = sample_rows(planned.plan, planned.frame) if options.data != "none" else None
     assets = Assets(
         sample_csv=sample_bytes(planned.plan, sample) if sample is not None else None,
-        full_data=planned.data_path.read_bytes() if options.data == "full" else None,
+        full_data=FileRef.of(planned.data_path) if options.data == "full" else None,
     )
     return sample, assets
 
@@ -305,9 +321,63 @@ def build_project(
     reporter.enter("train", "training the generated project")
     t0 = time.perf_counter()
     remove_stale_build_dirs()
+    # Outlives the staging folder: the model moves there (a rename, nothing copied).
+    artifact_dir = tempfile.TemporaryDirectory(prefix=f"{BUILD_DIR_PREFIX}{os.getpid()}-artifacts-")
+    try:
+        return _train_and_finish(
+            planned,
+            options,
+            files,
+            sample,
+            assets,
+            artifact_dir,
+            timings,
+            t0,
+            allow_parity_drift=allow_parity_drift,
+            reporter=reporter,
+            budget=budget,
+        )
+    except BaseException:
+        artifact_dir.cleanup()
+        raise
+
+
+def _keep_artifacts(staging: Path, artifact_dir: tempfile.TemporaryDirectory) -> dict[str, Content]:
+    """The training's artifacts: small ones as bytes, large ones moved out of *staging* into
+    *artifact_dir* and held as refs (hashed in chunks)."""
+    artifacts: dict[str, Content] = {}
+    for rel in ARTIFACTS:
+        path = staging / rel
+        if not path.exists():
+            continue
+        if rel.startswith(LARGE_ARTIFACTS):
+            kept = Path(artifact_dir.name) / rel
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, kept)  # a rename: both folders are in the temp directory
+            artifacts[rel] = FileRef.of(kept, owner=artifact_dir)
+        else:
+            artifacts[rel] = path.read_bytes()
+    return artifacts
+
+
+def _train_and_finish(
+    planned: PlannedBundle,
+    options: RenderOptions,
+    files: Tree,
+    sample: pd.DataFrame | None,
+    assets: Assets,
+    artifact_dir: tempfile.TemporaryDirectory,
+    timings: dict[str, float],
+    t0: float,
+    *,
+    allow_parity_drift: bool,
+    reporter: Reporter,
+    budget: Budget,
+) -> BuiltProject:
+    plan = planned.plan
     with tempfile.TemporaryDirectory(prefix=f"{BUILD_DIR_PREFIX}{os.getpid()}-") as tmp:
         staging = Path(tmp)
-        _write_tree(staging, files)
+        write_tree(staging, files)
         # The golden and the canvas's reference rows are predicted by the training process
         # itself, with the model it saved (loaded once): no interpreter start, no second import
         # of scikit-learn, no second load of the model.
@@ -342,9 +412,7 @@ def build_project(
         if reference_rel:
             predicted = pd.read_csv(outputs["reference"])
             parity = check_parity(plan, reference, predicted["prediction"])
-        artifacts = {
-            rel: (staging / rel).read_bytes() for rel in ARTIFACTS if (staging / rel).exists()
-        }
+        artifacts = _keep_artifacts(staging, artifact_dir)
         if parity is not None and not parity.meets_threshold:
             parity = _numerical_parity(
                 planned,
@@ -369,7 +437,7 @@ def build_project(
         "lineage": lineage,
     }
     extra = dict(artifacts)
-    release_files: dict[str, bytes] = {}
+    release_files = Tree()
     if options.artifacts == "release":
         extra, release_files = release_artifacts(plan, extra)
     extra[".gitexport/lineage.json"] = (
@@ -394,19 +462,20 @@ def build_project(
         lineage=lineage,
         timings=timings,
         release_files=release_files,
+        artifact_dir=artifact_dir,
     )
 
 
 def release_artifacts(
-    plan: ExportPlan, files: dict[str, bytes]
-) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    plan: ExportPlan, files: dict[str, Content]
+) -> tuple[dict[str, Content], Tree]:
     """Keep model files out of git; the manifest says where they will live.
 
     The provider fills in each ``url`` when it uploads the release assets; the generated
     ``scripts/fetch_artifacts.py`` downloads and verifies them.
     """
     manifest = json.loads(files["models/manifest.json"])
-    removed = {}
+    removed = Tree()
     for item in manifest["artifacts"]:
         removed[item["path"]] = files.pop(item["path"])
         item["release"] = release_tag(str(plan.pipeline.version))
@@ -416,7 +485,7 @@ def release_artifacts(
 
 
 def lineage_facts(
-    planned: PlannedBundle, artifacts: dict[str, bytes], options: RenderOptions
+    planned: PlannedBundle, artifacts: dict[str, Content], options: RenderOptions
 ) -> dict:
     """What the commit trailers and .gitexport/lineage.json record (no wall-clock time)."""
     plan = planned.plan
@@ -429,7 +498,7 @@ def lineage_facts(
         "graph_sha256": identity.canonical_graph_digest(planned.bundle.raw),
         "data_sha256": plan.source.sha256,
         "model_sha256": {
-            rel: identity.sha256_bytes(artifacts[rel])
+            rel: sha256_of(artifacts[rel])
             for rel in ("models/trained/model.joblib",)
             if rel in artifacts
         },

@@ -11,10 +11,7 @@ The body is also the preview's ``summary_markdown`` and what ``gitexport diff`` 
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -28,10 +25,6 @@ PLAN_PATH = ".gitexport/plan.json"
 METRICS_PATH = "models/metrics.json"
 LINEAGE_PATH = ".gitexport/lineage.json"
 MAX_HISTORY = 30  # versions since the base read back; older ones are counted, not loaded
-_BINARY_SNIFF = 8000  # as git: a NUL byte in the first 8000 bytes means binary
-_LFS_OID = re.compile(
-    rb"\Aversion https://git-lfs\.github\.com/spec/v1\n.*^oid sha256:([0-9a-f]{64})$", re.S | re.M
-)
 
 
 def _json(repo_dir: Path, commit: str, path: str) -> dict | None:
@@ -105,49 +98,6 @@ def pr_history(
 # --------------------------------------------------------------------------- file changes
 
 
-def _lfs_oid(data: bytes) -> str | None:
-    if len(data) > 1024:
-        return None
-    match = _LFS_OID.match(data)
-    return match.group(1).decode() if match else None
-
-
-def _same(stored: bytes, fresh: bytes) -> bool:
-    # A committed LFS pointer stands for its object; the built tree holds the object itself.
-    oid = _lfs_oid(stored)
-    if oid and _lfs_oid(fresh) is None:
-        return hashlib.sha256(fresh).hexdigest() == oid
-    return stored == fresh
-
-
-def _binary(data: bytes | None) -> bool:
-    return data is not None and (b"\0" in data[:_BINARY_SNIFF] or _lfs_oid(data) is not None)
-
-
-def diff_files(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[git.FileChange]:
-    """How *new* differs from *old* (path → bytes), as :func:`git.preview_export` counts."""
-    changes = []
-    for path in sorted(set(old) | set(new)):
-        before, after = old.get(path), new.get(path)
-        if before is not None and after is not None and _same(before, after):
-            continue
-        status = "added" if before is None else "deleted" if after is None else "modified"
-        binary = _binary(before) or _binary(after)
-        added = deleted = 0
-        if not binary:
-            matcher = difflib.SequenceMatcher(
-                None,
-                (before or b"").splitlines(keepends=True),
-                (after or b"").splitlines(keepends=True),
-                autojunk=False,
-            )
-            for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-                deleted += i2 - i1 if tag in ("replace", "delete") else 0
-                added += j2 - j1 if tag in ("replace", "insert") else 0
-        changes.append(git.FileChange(path, status, added, deleted, binary))
-    return changes
-
-
 def changes_since(
     repo_dir: Path | None,
     base: Version | None,
@@ -165,7 +115,7 @@ def changes_since(
         p: git.read_export_file(repo_dir, base.commit, p) or b""
         for p in git.tree_paths(repo_dir, base.commit)
     }
-    return diff_files(old, files)
+    return git.diff_trees(old, files)
 
 
 # --------------------------------------------------------------------------- entry points

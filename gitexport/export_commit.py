@@ -14,6 +14,7 @@ from gitexport import git
 from gitexport.build import BuiltProject
 from gitexport.lineage import Lineage
 from gitexport.render import executable_paths
+from gitexport.tree import entries_of, write_file
 
 
 def lfs_paths(files: dict[str, bytes]) -> frozenset[str]:
@@ -66,12 +67,12 @@ def place_release_files(repo_dir: Path, built: BuiltProject) -> list[Path]:
     """Put release-asset artifacts (the model) into the working tree, where git ignores them.
 
     With ``--artifacts release`` the model is not committed; the local project still needs it
-    to serve and test, and ``push`` uploads it from there. Returns the paths written.
+    to serve and test, and ``push`` uploads it from there. Returns the paths written (a
+    model kept on disk is linked or copied in chunks, never read whole).
     """
     paths = []
-    for rel, data in sorted(built.release_files.items()):
+    for rel, data in sorted(entries_of(built.release_files)):
         path = Path(repo_dir) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        write_file(path, data)
         paths.append(path)
     return paths

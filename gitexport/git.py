@@ -59,7 +59,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
-from typing import Literal, Self
+from typing import BinaryIO, Literal, Self
 
 from gitdb import IStream, LooseObjectDB
 
@@ -67,6 +67,7 @@ from gitexport import gitcmd, lineage
 from gitexport import trailers as tr
 from gitexport.errors import UserError
 from gitexport.processes import pid_alive
+from gitexport.tree import CHUNK, Content, FileRef, entries_of, entry_of
 
 __all__ = [
     "CRASH_STEPS",
@@ -322,11 +323,11 @@ def preview_export(repo_dir: Path, files: Mapping[str, bytes]) -> list[FileChang
         _check_relative_path(path)
     repo = _open_repo(Path(repo_dir))
     if repo is None:
-        return _diff_files({}, files)
+        return diff_trees({}, files)
     with repo:
         history = _history(repo)
         old = _tree_files(repo, history[0].commit) if history else {}
-        return _diff_files(old, files)
+        return diff_trees(old, files)
 
 
 def tree_paths(repo_dir: Path, commit: str) -> list[str]:
@@ -481,7 +482,7 @@ class Repo:
 def _git(
     repo: Repo,
     *args: str,
-    input: bytes | None = None,
+    input: bytes | BinaryIO | None = None,
     env: Mapping[str, str] | None = None,
     ok: tuple[int, ...] = (0,),
 ) -> tuple[int, bytes]:
@@ -702,7 +703,7 @@ def _export_in_repo(
     """Commit the tree onto the export branch, then bring it into ``main`` if asked to."""
     branch = export_branch_name(request.pipeline_id)
     branch_ref = f"refs/heads/{branch}"
-    changes = tuple(_diff_files(_tree_files(repo, previous) if previous else {}, request.files))
+    changes = tuple(diff_trees(_tree_files(repo, previous) if previous else {}, request.files))
 
     tree = _write_tree(repo, request)
     _crash_point("after-objects")
@@ -776,19 +777,29 @@ def _amended_export_base(repo: Repo, main: str, export_commit: str) -> str | Non
     return None
 
 
-def _store_blob(repo: Repo, data: bytes) -> str:
-    # GitPython writes the loose object itself: no process per file.
+def _store_blob(repo: Repo, data: Content) -> str:
+    # GitPython writes the loose object itself: no process per file. A ref streams in chunks.
+    if isinstance(data, FileRef):
+        with open(data.path, "rb") as fh:
+            return repo.odb.store(IStream(b"blob", data.size, fh)).hexsha.decode()
     return repo.odb.store(IStream(b"blob", len(data), BytesIO(data))).hexsha.decode()
 
 
-def _lfs_clean(repo: Repo, data: bytes) -> bytes:
+def _lfs_clean(repo: Repo, data: Content) -> bytes:
     """The LFS pointer for ``data``; git-lfs stores the object in ``.git/lfs/objects``.
 
+    A ref's file is git-lfs's stdin itself: git-lfs streams it, nothing passes through us.
     No path argument on purpose: given one, git-lfs stats that file in the working tree
     and trusts its (old!) size, truncating the new content to it.
     """
-    pointer = _git(repo, "lfs", "clean", input=data)[1]
-    if f"\nsize {len(data)}\n".encode() not in pointer:
+    if isinstance(data, FileRef):
+        with open(data.path, "rb") as fh:
+            pointer = _git(repo, "lfs", "clean", input=fh)[1]
+        size = data.size
+    else:
+        pointer = _git(repo, "lfs", "clean", input=data)[1]
+        size = len(data)
+    if f"\nsize {size}\n".encode() not in pointer:
         raise GitError(f"git lfs clean returned an unexpected pointer: {pointer[:200]!r}")
     return pointer
 
@@ -797,7 +808,7 @@ def _write_tree(repo: Repo, request: ExportRequest) -> str:
     """Write every blob and the tree through a private index; nothing visible changes."""
     entries = []
     for path in sorted(request.files):
-        data = request.files[path]
+        data = entry_of(request.files, path)
         if path in request.lfs_paths:
             data = _lfs_clean(repo, data)
         mode = "100755" if path in request.executable else "100644"
@@ -1327,15 +1338,21 @@ def _lfs_oid(data: bytes) -> str | None:
     return match.group(1).decode() if match else None
 
 
-def _same_content(stored: bytes, fresh: bytes) -> bool:
-    """Whether a committed blob equals new content; an LFS pointer stands for its object."""
+def _same_content(stored: bytes, fresh: Content) -> bool:
+    """Whether a committed blob equals new content; an LFS pointer stands for its object.
+    A ref (a large file) is compared by its digest, never read."""
     oid = _lfs_oid(stored)
+    if isinstance(fresh, FileRef):
+        return fresh.sha256 == (oid or hashlib.sha256(stored).hexdigest())
     if oid and _lfs_oid(fresh) is None:
         return hashlib.sha256(fresh).hexdigest() == oid
     return stored == fresh
 
 
-def _is_binary(data: bytes | None) -> bool:
+def _is_binary(data: Content | None) -> bool:
+    """A NUL in the first bytes, an LFS pointer, or a ref (kept on disk: no line counts)."""
+    if isinstance(data, FileRef):
+        return True
     return data is not None and (b"\0" in data[:_BINARY_SNIFF] or _lfs_oid(data) is not None)
 
 
@@ -1352,10 +1369,12 @@ def _count_line_changes(before: bytes, after: bytes) -> tuple[int, int]:
     return added, deleted
 
 
-def _diff_files(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[FileChange]:
+def diff_trees(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[FileChange]:
+    """How *new* (a built tree, refs included) differs from *old* (a commit's blobs, LFS
+    files as their pointers); what :func:`preview_export` reports."""
     changes = []
     for path in sorted(set(old) | set(new)):
-        before, after = old.get(path), new.get(path)
+        before, after = old.get(path), entry_of(new, path)
         if before is not None and after is not None and _same_content(before, after):
             continue
         status: ChangeStatus = (
@@ -1372,11 +1391,15 @@ def _diff_files(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[File
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+# A zip entry's content: bytes, a ref, or a file of a project folder (both streamed).
+_ZipContent = bytes | FileRef | Path
+
+
 def _zip_entries_from_files(
     files: Mapping[str, bytes], executable: frozenset[str]
-) -> list[tuple[str, bytes, int]]:
+) -> list[tuple[str, _ZipContent, int]]:
     entries = []
-    for path, data in files.items():
+    for path, data in entries_of(files):
         _check_relative_path(path)
         entries.append((path, data, 0o755 if path in executable else 0o644))
     return entries
@@ -1384,7 +1407,7 @@ def _zip_entries_from_files(
 
 def _zip_entries_from_dir(
     root: Path, include_git: bool, *, skip: Path
-) -> list[tuple[str, bytes, int]]:
+) -> list[tuple[str, _ZipContent, int]]:
     repo = _open_repo(root)
     if repo is not None:
         with repo:
@@ -1405,7 +1428,7 @@ def _zip_entries_from_dir(
         if path == skip or path.is_symlink() or not path.is_file():
             continue  # never follow a link out of the project; a deleted file is absent
         mode = 0o755 if os.access(path, os.X_OK) else 0o644
-        entries.append((name, path.read_bytes(), mode))
+        entries.append((name, path, mode))
     return entries
 
 
@@ -1417,16 +1440,29 @@ def _walk_files(root: Path) -> list[Path]:
     return found
 
 
-def _write_zip_entries(zip_path: Path, entries: list[tuple[str, bytes, int]]) -> list[str]:
+def _write_zip_entries(zip_path: Path, entries: list[tuple[str, _ZipContent, int]]) -> list[str]:
     tmp = zip_path.with_name(f".{zip_path.name}.{os.getpid()}.tmp")
     names = []
     with zipfile.ZipFile(tmp, "w") as archive:
-        for name, data, mode in sorted(entries):
+        for name, data, mode in sorted(entries, key=lambda entry: entry[0]):
             info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
             info.external_attr = (0o100000 | mode) << 16
             info.create_system = 3  # unix, so the mode bits above are honoured
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data, compresslevel=6)
+            if isinstance(data, bytes):
+                archive.writestr(info, data, compresslevel=6)
+            else:
+                _zip_stream(archive, info, data.path if isinstance(data, FileRef) else data)
             names.append(name)
     os.replace(tmp, zip_path)
     return names
+
+
+def _zip_stream(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> None:
+    """Deflate *path* into *archive* in chunks (what ``writestr`` does with bytes in memory:
+    the same entry, byte for byte)."""
+    with open(path, "rb") as src:
+        info.file_size = os.fstat(src.fileno()).st_size  # decides zip64 up front, as writestr
+        info._compresslevel = 6  # writestr's compresslevel=6, set the way writestr sets it
+        with archive.open(info, "w") as dest:
+            shutil.copyfileobj(src, dest, CHUNK)

@@ -21,6 +21,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from gitexport.processes import kill_group
 
@@ -111,7 +112,7 @@ def execute(
     args: Sequence[str],
     *,
     cwd: Path | str | None = None,
-    input: bytes | None = None,
+    input: bytes | BinaryIO | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     replace_env: Mapping[str, str] | None = None,
@@ -120,20 +121,22 @@ def execute(
 
     Its own process group, so a timeout kills what git started too (git-remote-http,
     git-lfs, filters). *replace_env* is for :mod:`gitexport.git_remote`, which builds its
-    environment from :func:`clean_env` itself; everyone else passes *env* extras.
+    environment from :func:`clean_env` itself; everyone else passes *env* extras. *input*
+    is bytes, or an open file that becomes git's stdin (a large file: never read by us).
     """
     argv = ["git", *args]
+    piped = isinstance(input, bytes)
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
         env=dict(replace_env) if replace_env is not None else clean_env(env),
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdin=subprocess.PIPE if piped else input if input is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
     try:
-        out, err = proc.communicate(input=input, timeout=timeout)
+        out, err = proc.communicate(input=input if piped else None, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(proc)
         proc.communicate()
@@ -149,7 +152,7 @@ def run(
     args: Sequence[str],
     *,
     cwd: Path | str | None = None,
-    input: bytes | None = None,
+    input: bytes | BinaryIO | None = None,
     env: Mapping[str, str] | None = None,
     ok: tuple[int, ...] = (0,),
     timeout: float | None = DEFAULT_TIMEOUT,
