@@ -1,7 +1,8 @@
 """The generated training's parallel folds and its in-process predictions (issue 13).
 
-The folds run on joblib's workers, yet the artifacts must not depend on how many: one worker
-and two give the same model and metrics bytes. ``--predict`` writes what
+The folds run on worker processes beside the training process, which takes the folds no worker
+has started yet once its own work is done; the artifacts must not depend on how many processes
+share them: one (no worker), two and three give the same model and metrics bytes. ``--predict`` writes what
 ``python -m src.models.predict`` writes for the same rows, so the export can skip that process.
 """
 
@@ -54,10 +55,10 @@ def test_parallel_folds_give_the_artifacts_of_one_worker(project, tmp_path):
     rows = pd.read_csv(data).drop(columns=["species"]).dropna().head(25)
     rows.to_csv(tmp_path / "rows.csv", index=False)
     outputs = {}
-    for jobs in ("1", "2"):
+    for jobs in ("1", "2", "3"):
         out = tmp_path / f"jobs{jobs}"
-        # One run by option, the other by environment variable: both reach the training.
-        option = ["--jobs", jobs] if jobs == "1" else []
+        # By option or by environment variable: both reach the training.
+        option = ["--jobs", jobs] if jobs != "2" else []
         proc = _python(
             ["-m", "src.models.train", "--data", data, "--output-dir", out, *option]
             + ["--predict", f"{tmp_path / 'rows.csv'}:{out / 'predicted.csv'}"],
@@ -67,7 +68,8 @@ def test_parallel_folds_give_the_artifacts_of_one_worker(project, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         outputs[jobs] = out
     for rel in ARTIFACTS:
-        assert (outputs["1"] / rel).read_bytes() == (outputs["2"] / rel).read_bytes(), rel
+        for jobs in ("2", "3"):
+            assert (outputs["1"] / rel).read_bytes() == (outputs[jobs] / rel).read_bytes(), rel
     assert "cv" in pd.read_json(outputs["2"] / "models/metrics.json", typ="series")
 
     # The in-process predictions are those of the predict module on the saved model.
