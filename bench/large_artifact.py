@@ -5,10 +5,11 @@ Each export runs in a fresh process (``--child``) through the product's real pat
 ``api.build`` (train, golden and parity predictions, hashing, render), ``api.publish`` to a
 local bare repository (commit with the model through ``git lfs clean``, push, LFS objects
 pushed) and ``api.archive`` (the ZIP). For the large figure, the model file the generated
-``train.py`` wrote is grown to ``--size-mb`` right after training (random bytes appended,
-past the pickle's end so ``joblib.load`` still reads the model, and the manifest's size and
-SHA-256 rewritten), so every later step sees a model of that size exactly as if training
-had made it.
+``train.py`` wrote is grown to ``--size-mb`` right after training (random bytes appended in
+1 MiB chunks, past the pickle's end so ``joblib.load`` still reads the model, and the
+manifest's size and SHA-256 rewritten), so every later step sees a model of that size
+exactly as if training had made it. The build keeps the model on disk (a ``FileRef`` in
+``built.files``): the bench reads its size from the ref, never its bytes.
 
 Figures: the peak RSS of the gitexport process itself (``ru_maxrss``, after each phase) and
 of the largest process it started (training, git, git-lfs) as the kernel counts it: Linux
@@ -36,7 +37,7 @@ from pathlib import Path
 
 MODEL = "models/trained/model.joblib"
 MANIFEST = "models/manifest.json"
-CHUNK = 16 * 1024 * 1024
+CHUNK = 1024 * 1024  # small: growing and re-hashing the model must not show in the figures
 
 
 def rss_mb(who: int = resource.RUSAGE_SELF) -> float:

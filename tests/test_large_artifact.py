@@ -216,3 +216,47 @@ def test_release_files_are_placed_from_the_ref(tmp_path):
 
     [path] = place_release_files(tmp_path / "work", Built())
     assert path == tmp_path / "work" / MODEL and path.read_bytes() == data
+
+
+# --------------------------------------------------------------------------- the build
+
+
+@pytest.mark.slow
+def test_a_build_owns_its_model_folder_until_closed(tmp_path, monkeypatch):
+    import gc
+    import tempfile
+
+    from gitexport import api, build
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    built = api.build(api.example("penguins"))
+    model = built.files.entry(MODEL)
+    assert isinstance(model, FileRef)
+    # Moved out of the (removed) staging folder into the build's own, named for cleanup.
+    [folder] = tmp_path.glob(f"{build.BUILD_DIR_PREFIX}{os.getpid()}-*")
+    assert model.path == folder / MODEL
+    manifest = json.loads(built.files["models/manifest.json"])
+    [item] = [a for a in manifest["artifacts"] if a["path"] == MODEL]
+    assert (item["sha256"], item["size"]) == (model.sha256, model.size)
+    assert built.lineage["model_sha256"][MODEL] == FileRef.of(model.path).sha256
+    with built:
+        assert model.path.is_file()
+    assert not folder.exists()
+
+    # Without close(): the folder lives while a ref to it does, then goes.
+    files = api.build(api.example("penguins")).files
+    path = files.entry(MODEL).path
+    gc.collect()
+    assert path.is_file() and len(files[MODEL]) == files.entry(MODEL).size  # readable
+    del files
+    gc.collect()
+    assert not path.exists()
+
+    # A build that fails after training leaves no folder behind.
+    def fail(*args, **kwargs):
+        raise RuntimeError("after training")
+
+    monkeypatch.setattr(build, "lineage_facts", fail)
+    with pytest.raises(RuntimeError, match="after training"):
+        api.build(api.example("penguins"))
+    assert not list(tmp_path.glob(f"{build.BUILD_DIR_PREFIX}*"))

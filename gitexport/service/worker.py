@@ -169,9 +169,10 @@ class Worker:
                 result.pop("workdir", None)  # a path on the worker: nothing for the canvas
                 commit = pushed.commit
             else:
-                built = api.build(root, options, progress=progress, cancel=cancel)
-                archive = api.archive(built)
-                result = _build_result(built)
+                # The build's model folder goes as soon as the ZIP holds the model.
+                with api.build(root, options, progress=progress, cancel=cancel) as built:
+                    archive = api.archive(built)
+                    result = _build_result(built)
                 commit = None
             if lost.is_set():
                 return None  # the sweeper gave the job to another worker; it answers
