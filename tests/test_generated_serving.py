@@ -495,7 +495,7 @@ def free_port() -> int:
 
 
 class Server:
-    """``uvicorn src.api.main:app`` in the generated project, on a free port of 127.0.0.1."""
+    """The generated project's ``scripts/serve.sh`` (uvicorn), on a free port of 127.0.0.1."""
 
     def __init__(self, root: Path, **env: str):
         self.port = free_port()
@@ -503,17 +503,10 @@ class Server:
         environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         environ.update(env)
         self.log = root / f"uvicorn-{self.port}.log"
+        # The project's own start-up script, as its README tells a user to serve it.
+        environ.update(PYTHON=sys.executable, HOST="127.0.0.1", PORT=str(self.port))
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "src.api.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
+            ["bash", "scripts/serve.sh"],
             cwd=root,
             env=environ,
             stdout=self.log.open("wb"),
