@@ -172,8 +172,6 @@ def measure(url: str, records: list[dict], predict, features, n: int, batches: i
 
 
 def main() -> None:
-    import pandas as pd
-
     from gitexport import api
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -188,7 +186,7 @@ def main() -> None:
         print("building and training the project (not timed) ...", flush=True)
         built = write_project(args.example, root)
         planned = api.load(api.example(args.example))
-        frame = pd.read_csv(planned.data_path)
+        frame = planned.frame  # the data source as the canvas read it (CSV or Parquet)
         rows = usable_rows(built, frame)
         records = records_of(built, rows)
         features = rows.drop(columns=[built.plan.target])  # the same rows, as a frame
