@@ -1463,6 +1463,6 @@ def _zip_stream(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> 
     the same entry, byte for byte)."""
     with open(path, "rb") as src:
         info.file_size = os.fstat(src.fileno()).st_size  # decides zip64 up front, as writestr
-        info._compresslevel = 6  # writestr's compresslevel=6, set the way writestr sets it
+        # No level given: zlib's default is level 6, the level writestr is given above.
         with archive.open(info, "w") as dest:
             shutil.copyfileobj(src, dest, CHUNK)

@@ -44,3 +44,16 @@ def no_sleep():
     policy = RetryPolicy(attempts=4, base_delay=1.0, max_delay=60.0, sleep=sleeps.append)
     policy_sleeps = sleeps
     return policy, policy_sleeps
+
+
+@pytest.fixture
+def isolated_git(tmp_path_factory, monkeypatch):
+    """No global/system git config and no identity from the environment."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for role in ("AUTHOR", "COMMITTER"):
+        for what in ("NAME", "EMAIL", "DATE"):
+            monkeypatch.delenv(f"GIT_{role}_{what}", raising=False)
+    return home

@@ -41,15 +41,7 @@ pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="needs g
 
 
 @pytest.fixture(autouse=True)
-def isolated_git(tmp_path_factory, monkeypatch):
-    """No global/system git config and no identity from the environment."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for role in ("AUTHOR", "COMMITTER"):
-        for what in ("NAME", "EMAIL", "DATE"):
-            monkeypatch.delenv(f"GIT_{role}_{what}", raising=False)
+def _no_git_config(isolated_git, monkeypatch):
     monkeypatch.delenv(CRASH_ENV, raising=False)
 
 

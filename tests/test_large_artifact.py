@@ -31,12 +31,7 @@ CHUNK = 8 * 2**20
 needs_lfs = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="needs git-lfs")
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path_factory, monkeypatch):
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+pytestmark = pytest.mark.usefixtures("isolated_git")  # tests/conftest.py
 
 
 def random_file(path: Path, size: int) -> Path:

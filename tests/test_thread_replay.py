@@ -23,6 +23,7 @@ from gitexport.build import build_project, input_assets
 from gitexport.load import plan_bundle
 from gitexport.parity import THREAD_VARIABLES
 from gitexport.render import RenderOptions, render_project
+from gitexport.tree import write_tree
 from helpers import EXAMPLES
 
 pytestmark = pytest.mark.slow
@@ -48,10 +49,7 @@ def telco(tmp_path_factory) -> Path:
             else:
                 os.environ[name] = value
     root = tmp_path_factory.mktemp("telco")
-    for rel, data in built.files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    write_tree(root, built.files)
     return root
 
 
