@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_git_export import (  # noqa: F401 - isolated_git is an autouse fixture
+from test_git_export import (  # noqa: F401 - _no_git_config is an autouse fixture
+    _no_git_config,
     export_crashing_at,
     files_v1,
     git,
     is_clean,
-    isolated_git,
     ref,
     request,
     worktree,
