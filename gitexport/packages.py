@@ -12,6 +12,12 @@ import importlib.metadata
 from gitexport.plan_model import Package
 
 
+# The generated CI's security scanners, pinned in its workflow rather than in the project's
+# requirements (they are CI tools, not the project's). gitexport's test extra pins the same
+# versions to run those workflows (tests/test_act_examples.py checks that both agree).
+CI_SCANNERS = (("pip-audit", "2.10.1"), ("bandit", "1.9.4"), ("detect-secrets", "1.5.0"))
+
+
 def installed_version(dist: str) -> str:
     """The version of ``dist`` installed beside gitexport."""
     return importlib.metadata.version(dist)

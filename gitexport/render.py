@@ -32,6 +32,7 @@ import yaml
 from gitexport import __version__
 from gitexport.identifiers import field_identifiers
 from gitexport.notebooks import notebook_json
+from gitexport.packages import CI_SCANNERS
 from gitexport.plan_model import Call, ExportPlan
 from gitexport.sensitivity import sensitive_nodes
 from gitexport.tree import Content, Tree, entries_of, head_of
@@ -371,6 +372,7 @@ def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None
         "serving": plan.serving_schema,
         # Nodes whose arithmetic depends on the thread count: training records and replays it.
         "thread_sensitive": sensitive_nodes(plan),
+        "ci_scanners": " ".join(f"{name}=={version}" for name, version in CI_SCANNERS),
         # Filled in after training: reproduced metrics, parity, lineage (None on the first pass).
         "report": report,
     }

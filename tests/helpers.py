@@ -9,10 +9,14 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "gitexport" / "examples"
@@ -197,3 +201,17 @@ def training_processes(under: Path) -> list[int]:
         if b"src.models.train" in argv and cwd.is_relative_to(under.resolve()):
             pids.append(int(proc.name))
     return pids
+
+
+BIN = Path(sys.executable).parent  # the test virtualenv's scripts: linters, act, scanners
+
+
+def tool(name: str) -> str:
+    """The path of a command-line tool (the venv's first), or skip (fail under CI)."""
+    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        message = f"{name} is not installed (it comes with pip install -e '.[test]')"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found

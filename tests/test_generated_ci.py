@@ -16,13 +16,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -30,16 +26,15 @@ import yaml
 from gitexport.build import build_project
 from gitexport.load import plan_bundle
 from gitexport.render import Assets, RenderOptions, render_project
-from helpers import EXAMPLES
+from helpers import EXAMPLES, tool
+from servers.comments_api import MARKER, FakeComments, ours, serve
 
 pytestmark = pytest.mark.slow
 
-MARKER = "<!-- gitexport-ci-report -->"
 TOKEN = "ghs_secretTokenValue123"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-BIN = Path(sys.executable).parent
 WORKFLOW_VARIANTS = {
     "all": RenderOptions(),
     "full": RenderOptions(data="full"),
@@ -53,16 +48,6 @@ WORKFLOW_VARIANTS = {
         provider="gitlab", data="full", docker=False, kubernetes=False
     ),
 }
-
-
-def tool(name: str) -> str:
-    """The path of a command-line tool (the venv's first), or skip (fail under CI)."""
-    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed")
-        pytest.skip(f"{name} is not installed")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -152,84 +137,6 @@ def test_a_tree_without_metrics_fails_with_a_readable_error(tmp_path, tree):
 
 
 # --- the one pull request comment -----------------------------------------------------------
-
-
-class FakeComments:
-    """Issue comments (GitHub) or merge request notes (GitLab), paginated with ``Link``."""
-
-    def __init__(self, page_size: int = 2):
-        self.items: list[dict] = [
-            {"id": 1, "body": "LGTM"},
-            {"id": 2, "body": "please rerun"},
-            {"id": 3, "body": "a bot's note"},
-        ]
-        self.page_size = page_size
-        self.calls: list[tuple[str, str]] = []
-        self.auth: list[str] = []
-        self.next_id = 100
-
-
-def serve(fake: FakeComments, forge: str):
-    """A real HTTP server on 127.0.0.1 for ``fake``; GitHub Enterprise or GitLab paths."""
-    if forge == "github":
-        list_path = re.compile(r"^/api/v3/repos/acme/penguins/issues/7/comments$")
-        item_path = re.compile(r"^/api/v3/repos/acme/penguins/issues/comments/(\d+)$")
-        edit = "PATCH"
-    else:
-        list_path = re.compile(r"^/api/v4/projects/acme%2Fpenguins/merge_requests/7/notes$")
-        item_path = re.compile(r"^/api/v4/projects/acme%2Fpenguins/merge_requests/7/notes/(\d+)$")
-        edit = "PUT"
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def reply(self, status: int, payload, headers: dict | None = None):
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def handle_any(self):
-            parts = urlsplit(self.path)
-            fake.calls.append((self.command, parts.path))
-            fake.auth.append(self.headers.get("Authorization") or self.headers.get("PRIVATE-TOKEN"))
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            if self.command == "GET" and list_path.match(parts.path):
-                page = int(parse_qs(parts.query).get("page", ["1"])[0])
-                size = fake.page_size  # ignores per_page, as a server capping it would
-                chunk = fake.items[(page - 1) * size : page * size]
-                headers = {}
-                if page * size < len(fake.items):
-                    url = f"http://{self.headers['Host']}{parts.path}?per_page=100&page={page + 1}"
-                    headers["Link"] = f'<{url}>; rel="next"'
-                return self.reply(200, chunk, headers)
-            if self.command == "POST" and list_path.match(parts.path):
-                fake.next_id += 1
-                item = {"id": fake.next_id, "body": body["body"]}
-                fake.items.append(item)
-                return self.reply(201, item)
-            match = item_path.match(parts.path)
-            if self.command == edit and match:
-                item = next(i for i in fake.items if i["id"] == int(match.group(1)))
-                item["body"] = body["body"]
-                return self.reply(200, item)
-            return self.reply(404, {"message": "Not Found"})
-
-        do_GET = do_POST = do_PATCH = do_PUT = handle_any
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
-def ours(fake: FakeComments) -> list[dict]:
-    return [item for item in fake.items if MARKER in item["body"]]
 
 
 def test_github_pull_request_gets_one_comment_updated_in_place(tree, tmp_path):
@@ -458,206 +365,3 @@ def test_gitlab_ci_has_the_report_note_security_and_verify(workflow_trees):
         if "verify" in ci:
             assert "python scripts/verify_model.py retrained" in ci["verify"]["script"]
             assert all("verify_model" not in line for line in ci["test"]["script"])
-
-
-# --- the workflow, run by act ---------------------------------------------------------------
-
-CHECKOUT_STUB = """\
-name: checkout stub
-description: act runs in a copy of the repository, which is the checkout
-inputs:
-  lfs: {required: false, description: ignored}
-  fetch-depth: {required: false, description: ignored}
-runs:
-  using: composite
-  steps:
-    - run: echo "checkout stub"
-      shell: bash
-"""
-SETUP_PYTHON_STUB = """\
-name: setup-python stub
-description: puts the test's Python first on PATH
-inputs:
-  python-version: {required: false, description: ignored}
-  cache: {required: false, description: ignored}
-  cache-dependency-path: {required: false, description: ignored}
-runs:
-  using: composite
-  steps:
-    - run: echo "$STUB_PYTHON_BIN" >> "$GITHUB_PATH"
-      shell: bash
-"""
-# The job's `python -m pip install` is a no-op: the test's virtualenv already has the pins
-# (and must not be changed); everything else runs on that virtualenv's Python.
-PYTHON_SHIM = """\
-#!/usr/bin/env bash
-if [[ "${{1:-}}" == "-m" && "${{2:-}}" == "pip" && "${{3:-}}" == "install" ]]; then
-  echo "pip install skipped: the test's virtualenv has the packages"; exit 0
-fi
-exec {python} "$@"
-"""
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-}
-
-
-def git(cwd: Path, *args: str) -> None:
-    env = {**os.environ, **GIT_ENV}
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=60)
-
-
-def export_pull_request(tree: Path, tmp_path: Path) -> Path:
-    """main holds the export; gitexport/penguins a re-export with a worse test accuracy."""
-    repo, origin = tmp_path / "repo", tmp_path / "origin.git"
-    shutil.copytree(tree, repo)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "export v3")
-    git(repo, "checkout", "-qb", "gitexport/penguins")
-    metrics = json.loads((repo / "models" / "metrics.json").read_text())
-    metrics["test"]["accuracy"] = 0.9
-    (repo / "models" / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    git(repo, "commit", "-qam", "export v4")
-    git(tmp_path, "init", "-q", "--bare", str(origin))
-    git(repo, "remote", "add", "origin", str(origin))
-    git(repo, "push", "-q", "origin", "main", "gitexport/penguins")
-    return repo
-
-
-def test_act_runs_the_ci_workflow_of_an_export_pull_request(tree, tmp_path):
-    """The generated CI, run by act on the host: the test job (lint, the project's tests) and
-    the report job twice, against the fake GitHub. Not run: the image job (needs a Docker
-    daemon) and the security job (pip-audit needs PyPI and the vulnerability database)."""
-    act = tool("act")
-    stubs = tmp_path / "stubs"
-    for name, text in (("checkout", CHECKOUT_STUB), ("setup-python", SETUP_PYTHON_STUB)):
-        (stubs / name).mkdir(parents=True)
-        (stubs / name / "action.yml").write_text(text)
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    (shim / "python").write_text(PYTHON_SHIM.format(python=sys.executable))
-    (shim / "python").chmod(0o755)
-    repo = export_pull_request(tree, tmp_path)
-    event = tmp_path / "event.json"
-    pull = {
-        "number": 7,
-        "head": {"ref": "gitexport/penguins", "sha": SHA, "repo": {"full_name": "acme/penguins"}},
-        "base": {"ref": "main", "repo": {"full_name": "acme/penguins"}},
-    }
-    event.write_text(json.dumps({"pull_request": pull}))
-    fake = FakeComments()
-    httpd, url = serve(fake, "github")
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-
-    def act_job(job: str) -> str:
-        args = [
-            act, "pull_request", "--job", job, "--workflows", ".github/workflows/ci.yml",
-            "--eventpath", str(event), "--platform", "ubuntu-24.04=-self-hosted",
-            "--action-offline-mode",
-            "--local-repository", f"actions/checkout@v4.2.2={stubs / 'checkout'}",
-            "--local-repository", f"actions/setup-python@v5.3.0={stubs / 'setup-python'}",
-            "--env", f"STUB_PYTHON_BIN={shim}{os.pathsep}{BIN}",
-            "--env", f"GITHUB_API_URL={url}/api/v3",
-            "--env", "GITHUB_REPOSITORY=acme/penguins",
-            "--secret", "GITHUB_TOKEN",  # from the environment, so never in argv
-        ]  # fmt: skip
-        proc = subprocess.run(
-            args, cwd=repo, env={**env, "GITHUB_TOKEN": TOKEN},
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        output = proc.stdout + proc.stderr
-        assert proc.returncode == 0 and "Job succeeded" in output, output[-6000:]
-        assert TOKEN not in output
-        return output
-
-    try:
-        tested = act_job("test")
-        assert "All checks passed" in tested and " passed" in tested
-        first = act_job("report")
-        assert "pull request comment created" in first
-        assert "| test | accuracy | 1.0000 | 0.9000 | −0.1000 ▼ worse |" in first
-        second = act_job("report")
-        assert "pull request comment updated" in second
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-    (comment,) = ours(fake)
-    assert "−0.1000 ▼ worse" in comment["body"]
-    assert f"/acme/penguins/blob/{SHA}/reports/figures/metrics.svg?raw=true" in comment["body"]
-    assert [c[0] for c in fake.calls].count("POST") == 1
-    assert [c[0] for c in fake.calls].count("PATCH") == 1
-    assert set(fake.auth) == {f"Bearer {TOKEN}"}  # the secret reached the step, via env only
-
-
-def stub(folder: Path, name: str, outputs: str = "", step: str = 'echo "stub"') -> Path:
-    """A local composite action standing in for a remote one (no network, no Docker)."""
-    (folder / name).mkdir(parents=True)
-    (folder / name / "action.yml").write_text(
-        f"name: {name} stub\ndescription: a stand-in\n{outputs}runs:\n  using: composite\n"
-        f"  steps:\n    - id: stub\n      run: {step}\n      shell: bash\n"
-    )
-    return folder / name
-
-
-def test_act_runs_cd_deploy_with_and_without_a_kubeconfig(tree, tmp_path):
-    """The CD workflow on a push to main, by act: the image steps are stubs (no Docker daemon;
-    the push answers a digest), the deploy job is the generated one with kubectl recorded by
-    a stand-in on PATH."""
-    act = tool("act")
-    repo = export_pull_request(tree, tmp_path)
-    git(repo, "checkout", "-q", "main")
-    # github.repository comes from the remote; mixed case, as GHCR needs lower case.
-    git(repo, "remote", "set-url", "origin", "https://github.com/Acme/Penguins.git")
-    stubs = tmp_path / "stubs"
-    digest = "sha256:" + "ab" * 32
-    build = stub(
-        stubs, "build",
-        "outputs:\n  digest:\n    description: d\n    value: ${{ steps.stub.outputs.digest }}\n",
-        f'echo "digest={digest}" >> "$GITHUB_OUTPUT"',
-    )  # fmt: skip
-    actions = {
-        "actions/checkout@v4.2.2": stub(stubs, "checkout"),
-        "docker/setup-buildx-action@v3.7.1": stub(stubs, "buildx"),
-        "docker/login-action@v3.3.0": stub(stubs, "login"),
-        "docker/metadata-action@v5.5.1": stub(stubs, "meta"),
-        "docker/build-push-action@v6.9.0": build,
-    }
-    kbin, log = tmp_path / "kbin", tmp_path / "kubectl.log"
-    kbin.mkdir()
-    (kbin / "kubectl").write_text(
-        f'#!/usr/bin/env bash\necho "$* | $(cat "$KUBECONFIG")" >> {log}\n'
-    )
-    (kbin / "kubectl").chmod(0o755)
-    (tmp_path / "push.json").write_text(json.dumps({"ref": "refs/heads/main"}))
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    args = [
-        act, "push", "--job", "deploy", "--workflows", ".github/workflows/cd.yml",
-        "--eventpath", str(tmp_path / "push.json"), "--platform", "ubuntu-24.04=-self-hosted",
-        "--action-offline-mode", "--env", f"PATH={kbin}{os.pathsep}{os.environ['PATH']}",
-    ]  # fmt: skip
-    for action, folder in actions.items():
-        args += ["--local-repository", f"{action}={folder}"]
-
-    def deploy(*extra: str, kubeconfig: str | None = None) -> str:
-        run_env = env if kubeconfig is None else {**env, "KUBECONFIG": kubeconfig}
-        proc = subprocess.run(
-            [*args, *extra], cwd=repo, env=run_env, capture_output=True, text=True, timeout=300
-        )
-        output = proc.stdout + proc.stderr
-        assert proc.returncode == 0 and "Job succeeded" in output, output[-6000:]
-        return output
-
-    skipped = deploy()
-    assert "::notice title=Deployment skipped::" in skipped
-    assert not log.exists()  # no kubectl without credentials
-    deployed = deploy("--secret", "KUBECONFIG", kubeconfig="apiVersion: v1  # the cluster")
-    assert "Deployment skipped" not in deployed
-    image = f"ghcr.io/acme/penguins@{digest}"
-    assert log.read_text().splitlines() == [
-        "apply --filename deployment/kubernetes/ | apiVersion: v1  # the cluster",
-        f"set image deployment/penguin-species api={image} | apiVersion: v1  # the cluster",
-        "rollout status deployment/penguin-species --timeout=5m | apiVersion: v1  # the cluster",
-    ]

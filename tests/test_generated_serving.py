@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -37,7 +36,16 @@ from gitexport.render import (
     transformer_catalog,
     transformer_classes,
 )
-from helpers import EXAMPLES, base_frame, base_pipeline, config, penguins_variant, write_bundle
+from helpers import (
+    BIN,
+    EXAMPLES,
+    base_frame,
+    base_pipeline,
+    config,
+    penguins_variant,
+    tool,
+    write_bundle,
+)
 
 EXAMPLE_NAMES = ("penguins", "telco_churn", "diamonds")
 VARIANTS = {
@@ -58,18 +66,6 @@ TRANSFORMERS_DIR = (
 )
 API_FILES = ("src/api/__init__.py", "src/api/main.py", "src/api/schemas.py", "src/api/endpoints.py")
 NOTEBOOKS = ("notebooks/01_exploratory_analysis.ipynb", "notebooks/02_model_analysis.ipynb")
-BIN = Path(sys.executable).parent
-
-
-def tool(name: str) -> str:
-    """The path of a command-line tool (the venv's first), or skip (fail under CI)."""
-    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    if found is None:
-        message = f"{name} is not installed (see the tools in tests/test_generated_serving.py)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
