@@ -11,7 +11,6 @@ import importlib.metadata
 
 from gitexport.plan_model import Package
 
-
 # The generated CI's security scanners, pinned in its workflow rather than in the project's
 # requirements (they are CI tools, not the project's). gitexport's test extra pins the same
 # versions to run those workflows (tests/test_act_examples.py checks that both agree).
