@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from helpers import BIN
+from servers.exportrepo import git  # the tests' one git runner (fixed identity)
 
 PLATFORM = "ubuntu-24.04=-self-hosted"
 
@@ -82,21 +83,6 @@ STUBBED_ACTIONS = {
     "docker/metadata-action": "runs in a container",
     "docker/build-push-action": "needs a Docker daemon; the stub answers an image digest",
 }
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ENV}
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True, timeout=60
-    )
-    return proc.stdout
 
 
 def export_repository(tree: Path, tmp_path: Path, branch: str | None = None) -> Path:

@@ -37,7 +37,6 @@ from act_workflows import (
     Act,
     JobRun,
     export_repository,
-    git,
     remote_actions,
     workflow,
 )
@@ -48,6 +47,7 @@ from gitexport.render import RenderOptions
 from gitexport.tree import write_tree
 from helpers import EXAMPLES, REPO_ROOT, tool
 from servers.comments_api import FakeComments, ours, serve
+from servers.exportrepo import git
 from servers.osv_api import FakeOsv, serve_osv
 
 pytestmark = pytest.mark.slow
