@@ -289,6 +289,8 @@ def build(
     """Validate, plan, render, train with the generated code and check parity."""
     from gitexport.build import DEFAULT_BUDGET, build_project
 
+    budget = budget or DEFAULT_BUDGET
+    _prestart_training(budget)
     rep = reporter(progress, cancel, BUILD_PHASES)
     planned = load(bundle, progress=rep)
     built = build_project(
@@ -296,7 +298,7 @@ def build(
         options.render_options(target_provider),
         allow_parity_drift=options.allow_parity_drift,
         reporter=rep,
-        budget=budget or DEFAULT_BUDGET,
+        budget=budget,
     )
     if rep.phases == BUILD_PHASES:
         rep.finish("built")
@@ -328,6 +330,7 @@ def export(
     from gitexport import git
     from gitexport.export_commit import export_request, place_release_files
 
+    _prestart_training(budget)
     planned = load(bundle, progress=rep)
     # What the commit would refuse is refused now, not after the training.
     git.check_export_target(repo_dir, planned.plan.pipeline.id, adopt=options.adopt)
@@ -374,6 +377,7 @@ def push(
     from gitexport.publish import preflight
 
     rep = reporter(progress, cancel, PHASES)
+    _prestart_training(budget)
     planned = load(bundle, progress=rep)
     # A missing token, a bad repository name or a working copy that would be refused stop
     # the push now, not after the training.
@@ -554,6 +558,13 @@ def history(repo_dir: Path | str) -> list[ExportRecord]:
     from gitexport.git import read_history
 
     return read_history(Path(repo_dir))
+
+
+def _prestart_training(budget: Budget | None) -> None:
+    """The training's interpreter imports scikit-learn while we plan (gitexport.project_python)."""
+    from gitexport import project_python
+
+    project_python.prestart(budget.memory_mb if budget else None)
 
 
 def build_result(built: BuiltProject) -> BuildResult:

@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gitexport import __version__, identity
+from gitexport import __version__, identity, project_python
 from gitexport.catalog import load_catalog
 from gitexport.errors import BudgetExceeded, ParityError, UserError
 from gitexport.git import release_tag
@@ -44,6 +43,7 @@ from gitexport.parity import (  # noqa: F401  (PARITY_*: imported from here by c
 from gitexport.plan_model import ExportPlan
 from gitexport.processes import kill_group, pid_alive
 from gitexport.progress import BUILD_PHASES, Reporter
+from gitexport.project_python import generated_code_env
 from gitexport.render import Assets, RenderOptions, render_project, template_digest
 from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_bytes, sample_rows
 from gitexport.tree import Content, FileRef, Tree, sha256_of, write_tree
@@ -91,44 +91,6 @@ class BuiltProject:
 # --- inputs computed at the edge ------------------------------------------------------
 
 
-# What the generated code sees of our environment: enough to run Python and BLAS, nothing
-# else — a forge token or the service's keys in our environment must not reach it.
-_ENV_ALLOWED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT")
-_ENV_ALLOWED_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_", "BLIS_", "VECLIB_")
-
-
-def generated_code_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k in _ENV_ALLOWED or k.startswith(_ENV_ALLOWED_PREFIXES)
-    }
-    env.update(
-        PYTHONHASHSEED="0",  # set iteration order must not leak into pickles
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    # Thread counts are left alone on purpose: SMOTE's neighbour search goes through BLAS,
-    # whose summation order depends on the thread count; the canvas trained with the default.
-    return env
-
-
-def _child_setup(memory_mb: int | None):
-    def setup() -> None:  # runs in the child between fork and exec
-        if sys.platform.startswith("linux"):
-            import ctypes
-            import signal
-
-            # Die with the parent: a killed gitexport must not leave training running.
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if memory_mb:
-            import resource
-
-            limit = memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return setup
-
-
 def _run(
     args: list[str],
     cwd: Path,
@@ -137,20 +99,9 @@ def _run(
     budget: Budget = DEFAULT_BUDGET,
 ) -> None:
     """Run the generated project's code; honour cancellation and the budget while it runs."""
-    log_path = cwd / ".gitexport-tmp" / "process.log"
-    log_path.parent.mkdir(exist_ok=True)
+    proc, output = project_python.start(args, cwd, budget.memory_mb)
     started = time.monotonic()
-    with open(log_path, "w+b") as output:
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=cwd,
-            env=generated_code_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_child_setup(budget.memory_mb),
-        )
+    with output:
         try:
             while proc.poll() is None:
                 try:

@@ -187,8 +187,9 @@ def penguins_variant(tmp_path: Path, version: int, c: float) -> Path:
 
 
 def training_processes(under: Path) -> list[int]:
-    """PIDs of running generated-project trainings (`python -m src.models.train`) whose
-    staging folder is below *under* (other tests' trainings, in parallel, are not ours)."""
+    """PIDs of running generated-project trainings (`python -m src.models.train`, or the
+    interpreter gitexport prestarts for it once it runs in a staging folder) whose staging
+    folder is below *under* (other tests' trainings, in parallel, are not ours)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -198,7 +199,11 @@ def training_processes(under: Path) -> list[int]:
             cwd = (proc / "cwd").resolve()
         except OSError:
             continue
-        if b"src.models.train" in argv and cwd.is_relative_to(under.resolve()):
+        runs_training = b"src.models.train" in argv or any(
+            arg.startswith(b"# gitexport-prestarted") for arg in argv
+        )
+        staged = cwd.name.startswith("gitexport-build-")
+        if runs_training and staged and cwd.is_relative_to(under.resolve()):
             pids.append(int(proc.name))
     return pids
 
