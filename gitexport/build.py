@@ -44,7 +44,13 @@ from gitexport.plan_model import ExportPlan
 from gitexport.processes import kill_group, pid_alive
 from gitexport.progress import BUILD_PHASES, Reporter
 from gitexport.project_python import generated_code_env
-from gitexport.render import Assets, RenderOptions, render_project, template_digest
+from gitexport.render import (
+    Assets,
+    RenderOptions,
+    library_imports,
+    render_project,
+    template_digest,
+)
 from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_bytes, sample_rows
 from gitexport.tree import Content, FileRef, Tree, sha256_of, write_tree
 
@@ -265,6 +271,7 @@ def build_project(
     timings: dict[str, float] = {}
     reporter.enter("render", "rendering the project")
     t0 = time.perf_counter()
+    project_python.preload(library_imports(plan))  # while we render
     sample, assets = input_assets(planned, options)
     files = render_project(plan, options, assets)
     timings["render"] = time.perf_counter() - t0

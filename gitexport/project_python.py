@@ -8,9 +8,9 @@ Training starts by importing pandas and scikit-learn, which takes about as long 
 gitexport's own planning and rendering before it, on one core each. So an export *prestarts*
 an interpreter that imports them while gitexport plans (:func:`prestart`), and the first
 ``python -m`` run of the build takes it (:func:`start`). The prestarted interpreter imports
-only modules the generated training imports anyway (:data:`PRELOAD`, checked by a test), then
-waits on its stdin for the module to run, its arguments and its folder, and runs it as
-``python -m`` does. Nothing else differs from a fresh interpreter: same executable, same
+only modules the generated training imports anyway (:data:`PRELOAD`, then the pipeline's
+estimators once the plan names them, :func:`preload`; checked by a test), then waits on its
+stdin for the module to run, its arguments and its folder, and runs it as ``python -m`` does. Nothing else differs from a fresh interpreter: same executable, same
 environment, same limits.
 """
 
@@ -52,10 +52,15 @@ _BOOTSTRAP = """\
 import importlib, json, os, runpy, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
-line = sys.stdin.readline()
-if not line:
-    raise SystemExit(0)
-request = json.loads(line)
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        raise SystemExit(0)
+    request = json.loads(line)
+    if "import" not in request:
+        break
+    for name in request["import"]:
+        importlib.import_module(name)
 os.chdir(request["cwd"])
 sys.path[0] = request["cwd"]
 sys.argv = [request["module"], *request["args"]]
@@ -162,6 +167,19 @@ def prestart(memory_mb: int | None = None) -> None:
             stderr=subprocess.STDOUT,
         )
         _waiting = _Prestarted(proc, output, generated_code_env(), memory_mb)
+
+
+def preload(modules: list[str]) -> None:
+    """Have the waiting interpreter, if any, import *modules* too: those of the pipeline's
+    estimators, which the generated code imports as well, once the plan names them."""
+    with _lock:
+        if _waiting is None or _waiting.proc.poll() is not None:
+            return
+        try:
+            _waiting.proc.stdin.write((json.dumps({"import": modules}) + "\n").encode())
+            _waiting.proc.stdin.flush()
+        except OSError:  # it died meanwhile: start() starts a fresh one
+            pass
 
 
 def _take(memory_mb: int | None) -> _Prestarted | None:

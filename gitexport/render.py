@@ -343,23 +343,39 @@ def _transformer_file_used(path: str, modules: dict[str, list[str]]) -> bool:
     return stem in ("__init__", TRANSFORMERS_BASE) or stem in modules
 
 
+def _uses_imblearn(plan: ExportPlan) -> bool:
+    return any(s.role in ("row_filter", "sampler") for s in plan.steps)
+
+
+def _pipeline_calls(plan: ExportPlan) -> list[Call]:
+    """What src/features/pipeline.py constructs: the steps, the model, the Pipeline."""
+    return [s.call for s in plan.steps] + [
+        Call(module=plan.model.estimator.module, name=plan.model.estimator.name),
+        # imbalanced-learn's Pipeline runs training-only steps at fit time only.
+        Call(
+            module="imblearn.pipeline" if _uses_imblearn(plan) else "sklearn.pipeline",
+            name="Pipeline",
+        ),
+    ]
+
+
+def library_imports(plan: ExportPlan) -> list[str]:
+    """The library modules src/features/pipeline.py imports (the project's own left out)."""
+    return [m for m in collect_imports(_pipeline_calls(plan)) if not m.startswith("src.")]
+
+
 def context(plan: ExportPlan, options: RenderOptions, report: dict | None = None) -> dict[str, Any]:
     source = plan.source
     # the sample keeps the source's format (gitexport.sample): its types survive the round trip
     sample_name = PurePosixPath(source.file_name).stem + (
         ".parquet" if source.file_format == "parquet" else ".csv"
     )
-    uses_imblearn = any(s.role in ("row_filter", "sampler") for s in plan.steps)
-    calls = [s.call for s in plan.steps] + [
-        Call(module=plan.model.estimator.module, name=plan.model.estimator.name),
-        # imbalanced-learn's Pipeline runs training-only steps at fit time only.
-        Call(module="imblearn.pipeline" if uses_imblearn else "sklearn.pipeline", name="Pipeline"),
-    ]
+    uses_imblearn = _uses_imblearn(plan)
     return {
         "plan": plan,
         "options": options,
         "gitexport_version": __version__,
-        "imports": collect_imports(calls),
+        "imports": collect_imports(_pipeline_calls(plan)),
         "used": transformer_classes(plan),
         "transformer_modules": transformer_modules(plan),
         "uses_imblearn": uses_imblearn,

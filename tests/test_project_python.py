@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gitexport import api, project_python
+from gitexport.render import library_imports
 
 SECRET = "ghp_prestarted-must-not-see-this-0123456789"
 
@@ -74,6 +75,16 @@ def test_a_prestarted_interpreter_runs_a_module_as_python_m_does(project):
     assert warm["sibling"] == "from the project folder"
 
 
+def test_modules_preloaded_once_the_plan_is_known_are_imported_before_the_run(project):
+    (project / "pkg/loaded.py").write_text(
+        "import json, sys\nprint(json.dumps('colorsys' in sys.modules))\n"
+    )
+    assert json.loads(_run(["-m", "pkg.loaded"], project)[1]) is False
+    project_python.prestart()
+    project_python.preload(["colorsys"])
+    assert json.loads(_run(["-m", "pkg.loaded"], project)[1]) is True
+
+
 def test_a_failing_module_reports_its_exit_code_and_output_from_either(project):
     cold = _run(["-m", "pkg.show", "--fail"], project)
     project_python.prestart()
@@ -121,4 +132,6 @@ def test_it_preloads_only_what_the_generated_training_imports_anyway(example, tm
         text=True,
         check=True,
     )
-    assert set(project_python.PRELOAD) <= set(json.loads(imported.stdout))
+    preloaded = {*project_python.PRELOAD, *library_imports(planned.plan)}
+    assert "sklearn.linear_model" in preloaded or "sklearn.ensemble" in preloaded
+    assert preloaded <= set(json.loads(imported.stdout))
