@@ -377,6 +377,11 @@ def push(
     from gitexport.publish import preflight
 
     rep = reporter(progress, cancel, PHASES)
+    rep.enter("validate", "reading the pipeline document")
+    unchanged = _unchanged_push(bundle, target, options, token=token, workdir=workdir)
+    if unchanged is not None:
+        rep.finish("up to date")
+        return unchanged
     _prestart_training(budget)
     planned = load(bundle, progress=rep)
     # A missing token, a bad repository name or a working copy that would be refused stop
@@ -550,6 +555,64 @@ def _unchanged_export(
         up_to_date=True,
         parity=lineage.get("parity"),
         metrics={k: metrics.get(k) for k in ("test", "cv")},
+    )
+
+
+def _unchanged_push(
+    bundle: Bundle,
+    target: Target,
+    options: ExportOptions,
+    *,
+    token: str | None,
+    workdir: Path | str | None,
+) -> PushResult | None:
+    """The result of pushing an unchanged pipeline whose export the working copy holds and
+    the remote has, decided by digests, the remote's refs and its open pull request (no
+    planning, rendering, training or ML import); None when the full push is needed.
+
+    Release assets and ``--adopt`` always take the full path: it reconciles the uploads and
+    checks the adopted repository.
+    """
+    from gitexport import git
+    from gitexport.document import load_bundle
+    from gitexport.identity import bundle_identity
+    from gitexport.publish import default_workdir, unchanged_on_remote
+
+    if options.artifacts != "lfs" or options.adopt:
+        return None
+    workdir = Path(workdir) if workdir else default_workdir(target)
+    if not (workdir / ".git").exists():
+        return None
+    path = bundle.bundle.root if not isinstance(bundle, (str, Path)) else Path(bundle)
+    _, export_id = bundle_identity(path, options, target.provider)
+    record = git.last_export(workdir)
+    if record is None or _lineage_export_id(record.lineage) != export_id:
+        return None
+    document = load_bundle(path).document
+    published = unchanged_on_remote(target, token, workdir, document)
+    if published is None:
+        return None
+    metrics = json.loads(
+        git.read_export_file(workdir, record.commit, "models/metrics.json") or "{}"
+    )
+    lineage = json.loads(record.lineage)
+    return PushResult(
+        pipeline=PipelineRef(
+            id=document.pipeline.id, name=document.pipeline.name, version=document.pipeline.version
+        ),
+        status="up_to_date",
+        repo_url=published.repo_url,
+        repo_created=False,
+        branch=published.branch,
+        commit=published.commit,
+        pull_request=PullRequestRef(
+            number=published.pr_number, url=published.pr_url, action="none"
+        ),
+        up_to_date=True,
+        parity=lineage.get("parity"),
+        metrics={k: metrics.get(k) for k in ("test", "cv")},
+        canvas_metrics=document.results.metrics,
+        workdir=str(workdir),
     )
 
 

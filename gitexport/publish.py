@@ -33,13 +33,10 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gitexport import git, gitcmd, lineage
-from gitexport.build import BuiltProject
-from gitexport.changes import change_summary
 from gitexport.errors import ConflictError, ForgeUnavailableError, UserError
-from gitexport.export_commit import export_request, place_release_files
 from gitexport.git import export_branch_name, release_tag
 from gitexport.git_remote import (
     FETCH_NAMESPACE,
@@ -65,7 +62,9 @@ from gitexport.providers.base import (
     RepoSpec,
     Status,
 )
-from gitexport.summary import figure_url_for
+
+if TYPE_CHECKING:
+    from gitexport.build import BuiltProject
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +158,50 @@ def preflight(
         git.check_export_target(workdir, plan.pipeline.id, adopt=adopt)
 
 
+def unchanged_on_remote(
+    target: Target, token: str | None, workdir: Path, document
+) -> PushResult | None:
+    """What the full flow answers for a push that would change nothing, found without a
+    build: the caller checked (by digests) that *workdir*'s newest export is the one asked
+    for; here the remote must have all of it — ``main`` where the working copy's is, and an
+    export waiting on its branch there too, with its pull request open. None when anything is
+    left to do (a push that died midway, a PR closed or merged on the forge since, a missing
+    repository): then the full flow builds, commits and reconciles."""
+    provider = make_provider(target, token)
+    spec = repo_spec(target, document)
+    repo = provider.find_repo(spec)
+    if repo is None:
+        return None
+    branch = export_branch_name(spec.pipeline_id)
+    local_main = _rev(workdir, f"refs/heads/{BASE_BRANCH}")
+    local_export = _rev(workdir, f"refs/heads/{branch}")
+    remote = GitRemote(workdir, repo.clone_url, provider.git_credentials())
+    try:
+        heads = call_with_retry(
+            remote.ls_remote,
+            policy=getattr(provider, "retry", None) or RetryPolicy(),
+            classify=_git_retryable(repo),
+            what="git ls-remote",
+        )
+    except RetryGaveUp as exc:
+        raise ForgeUnavailableError(f"git ls-remote gave up: {redact(exc)}") from None
+    if local_main is None or heads.get(BASE_BRANCH) != local_main:
+        return None
+    done = dict(repo_url=repo.web_url, artifacts=[], repo_created=False, status="up_to_date")
+    if local_export is None or _is_ancestor(workdir, local_export, local_main):
+        return PushResult(
+            commit=local_export or local_main, branch=None, pr_url=None, pr_number=None, **done
+        )
+    if heads.get(branch) != local_export:
+        return None
+    pr = provider.find_open_pr(repo, branch, BASE_BRANCH)
+    if pr is None:
+        return None
+    return PushResult(
+        commit=local_export, branch=branch, pr_url=pr.url, pr_number=pr.number, **done
+    )
+
+
 def publish_built(
     built: BuiltProject,
     target: Target,
@@ -173,6 +216,11 @@ def publish_built(
     Returns the forge's result, the working repository used, and warnings. Phases: ``commit``
     (the local export commit), ``push`` and ``pull_request`` (inside :func:`publish`).
     """
+    # Loaded here: the digest-decided path (unchanged_on_remote) must not import pandas.
+    from gitexport.changes import change_summary
+    from gitexport.export_commit import export_request, place_release_files
+    from gitexport.summary import figure_url_for
+
     plan = built.plan
     provider = make_provider(target, token)
     spec = repo_spec(target, plan)

@@ -100,6 +100,10 @@ class Provider(Protocol):
         """Find the repository, or create it (empty, no auto-init)."""
         ...
 
+    def find_repo(self, spec: RepoSpec) -> RepoRef | None:
+        """The repository if it exists (never created here), else None."""
+        ...
+
     def git_credentials(self) -> Credentials | None:
         """Username + secret git and git-lfs must send (None: none needed)."""
         ...

@@ -153,6 +153,23 @@ class GitHubProvider:
         self._repos[repo.full_name] = repo
         return self._ref(repo, created)
 
+    def find_repo(self, spec: RepoSpec) -> RepoRef | None:
+        full = f"{self._owner(spec)}/{spec.name}"
+
+        def step():
+            try:
+                return self.gh.get_repo(full)
+            except GithubException as exc:
+                if exc.status != 404:
+                    raise
+            return None
+
+        repo = self._call("find the repository", step, target=full, permission="metadata: read")
+        if repo is None:
+            return None
+        self._repos[repo.full_name] = repo
+        return self._ref(repo, False)
+
     def _gh_repo(self, ref: RepoRef):
         if ref.full_name not in self._repos:
             self._repos[ref.full_name] = self._call(

@@ -150,6 +150,23 @@ class GitLabProvider:
             target=full,
             permission="the api scope and at least Developer (Maintainer to create in a group)",
         )
+        return self._project_ref(project, created)
+
+    def find_repo(self, spec: RepoSpec) -> RepoRef | None:
+        full = f"{spec.owner or self._user()}/{spec.name}"
+
+        def step():
+            try:
+                return self.gl.projects.get(full)
+            except GitlabError as exc:
+                if exc.response_code != 404:
+                    raise
+            return None
+
+        project = self._call("find the project", step, target=full, permission="the read_api scope")
+        return None if project is None else self._project_ref(project, False)
+
+    def _project_ref(self, project, created: bool) -> RepoRef:
         owner_path, _, name = project.path_with_namespace.rpartition("/")
         return RepoRef(
             owner=owner_path,

@@ -47,6 +47,12 @@ class LocalProvider:
             created = True
         if spec.description and created:
             (self.path / "description").write_text(spec.description.strip() + "\n")
+        return self._ref(created)
+
+    def find_repo(self, spec: RepoSpec) -> RepoRef | None:
+        return self._ref(False) if self.path.is_dir() and self._is_bare() else None
+
+    def _ref(self, created: bool) -> RepoRef:
         head = self._git("symbolic-ref", "--short", "HEAD", check=False)
         return RepoRef(
             owner=self.path.parent.name or "local",

@@ -43,6 +43,27 @@ def push(*args: str, env: dict | None = None) -> dict:
     return json.loads(proc.stdout)
 
 
+# The CLI in a process that reports, on stderr's last line, the modules it imported.
+_RECORDING = (
+    "import json, sys\n"
+    "from gitexport.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)), file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def push_recording_imports(*args: str) -> tuple[dict, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _RECORDING, "push", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
 def test_local_provider_flow(tmp_path):
     remote = tmp_path / "remote" / "penguins.git"
     work = tmp_path / "work"
@@ -72,8 +93,35 @@ def test_local_provider_flow(tmp_path):
     assert "version 3 → 5" in body and "model parameter `C`: 0.5 → 0.1" in body
     assert "`C`: 0.5 → 0.25" in body and "`C`: 0.25 → 0.1" in body
 
-    again = push(str(bundle(tmp_path, 5, 0.1)), *common)
+    # Nothing changed and the remote has it all: digests and the remote's refs decide, with
+    # no build (issue 13: a no-op push planned, rendered and trained for 41 s).
+    again, imported = push_recording_imports(str(bundle(tmp_path, 5, 0.1)), *common)
     assert again["status"] == "up_to_date"
+    assert again["pull_request"] == {**second["pull_request"], "action": "none"}
+    assert again["commit"] == third["commit"] and again["pipeline"]["version"] == 5
+    assert again["metrics"]["test"] == third["metrics"]["test"]
+    assert not {"pandas", "numpy", "sklearn"} & imported, "the no-op push imported ML libraries"
+
+    # A PR closed by hand since is not "up to date": the full push opens one again.
+    prs = json.loads((remote / "gitexport" / "pull-requests.json").read_text())
+    prs[0]["state"] = "closed"
+    (remote / "gitexport" / "pull-requests.json").write_text(json.dumps(prs))
+    reopened = push(str(bundle(tmp_path, 5, 0.1)), *common)
+    assert reopened["status"] == "pr_opened"
+    assert reopened["pull_request"]["number"] != second["pull_request"]["number"]
+
+    # A branch deleted on the remote since is pushed again.
+    subprocess.run(["git", "-C", str(remote), "branch", "-D", "gitexport/pl_penguins"], check=True)
+    restored = push(str(bundle(tmp_path, 5, 0.1)), *common)
+    assert restored["status"] != "up_to_date"
+    remote_branch = subprocess.run(
+        ["git", "-C", str(remote), "rev-parse", "gitexport/pl_penguins"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert remote_branch == third["commit"]
+    second = reopened  # the open PR from here on
 
     # A canvas on another machine has no working repository: it is seeded from the remote.
     shutil.rmtree(work)
