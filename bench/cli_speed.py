@@ -1,4 +1,4 @@
-"""Where a user waits on the command line: start-up, `log`, an unchanged re-export.
+"""Where a user waits on the command line: start-up, `log`, an unchanged re-export and push.
 
 Each figure is printed beside its anchor measured in the same run (git doing the nearest
 thing), as a ratio. Wall time is the best of several runs; memory is the peak RSS of the
@@ -58,7 +58,14 @@ def main() -> None:
             capture_output=True,
             env={**os.environ},
         )
-        print(f"  took {time.perf_counter() - started:.1f} s\n")
+        print(f"  took {time.perf_counter() - started:.1f} s")
+        # A push to a bare repository (the local provider: no network here), then the no-op.
+        remote, work = Path(tmp) / "remote.git", Path(tmp) / "work"
+        push = [*gitexport, "push", "--example", args.example, "--provider", "local"]
+        push += ["--repo", str(remote), "--workdir", str(work)]
+        started = time.perf_counter()
+        subprocess.run(push, check=True, capture_output=True)
+        print(f"first push (not timed as a figure) took {time.perf_counter() - started:.1f} s\n")
         print(f"{'what':34} {'ours':>19}   {'anchor':22} {'anchor':>10}   ratio")
         row(
             "gitexport --help",
@@ -77,6 +84,12 @@ def main() -> None:
             measure([*gitexport, "export", "--example", args.example, "--out", str(repo)]),
             "git status",
             measure(["git", "-C", str(repo), "status"]),
+        )
+        row(
+            "push, nothing changed (local)",
+            measure(push),
+            "git ls-remote",
+            measure(["git", "-C", str(work), "ls-remote", str(remote)]),
         )
 
 

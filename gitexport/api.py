@@ -377,7 +377,6 @@ def push(
     from gitexport.publish import preflight
 
     rep = reporter(progress, cancel, PHASES)
-    rep.enter("validate", "reading the pipeline document")
     unchanged = _unchanged_push(bundle, target, options, token=token, workdir=workdir)
     if unchanged is not None:
         rep.finish("up to date")

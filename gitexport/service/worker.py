@@ -143,7 +143,7 @@ class Worker:
             if request.get("target"):
                 target = api.Target(**request["target"])
                 workdir = self._workdir(job["repo_key"], job["attempts"])
-                unchanged = self._unchanged(job["repo_key"], workdir, root, options, target)
+                unchanged = self._unchanged(job["repo_key"], workdir, root, options, target, token)
                 if unchanged is not None:
                     progress("validate", 0.0, "the pipeline is unchanged since the last export")
                     self.store.finish(
@@ -234,10 +234,14 @@ class Worker:
                 _drop(workdir)
         return workdir
 
-    def _unchanged(self, repo_key, workdir: Path, root: Path, options, target) -> dict | None:
+    def _unchanged(
+        self, repo_key, workdir: Path, root: Path, options, target, token
+    ) -> dict | None:
         """The answer to an unchanged re-export, without building: when the trusted working
         copy's newest export has this bundle's export id (the library's digests of document,
-        data, templates and options) and the store holds the result that left it."""
+        data, templates and options), the store holds the result that left it, and the
+        remote still has it (its refs, and its pull request open: one closed or merged by
+        hand since makes the full push reconcile)."""
         if not (workdir / ".git").exists():
             return None  # not trusted (``_workdir`` deleted it) or never seeded
         from gitexport import git
@@ -256,6 +260,11 @@ class Worker:
         except (ValueError, AttributeError):
             return None
         if recorded != export_id or previous.get("commit") != self.store.last_commit(repo_key):
+            return None
+        from gitexport.document import load_bundle
+        from gitexport.publish import unchanged_on_remote
+
+        if unchanged_on_remote(target, token, workdir, load_bundle(root).document) is None:
             return None
         pull_request = dict(previous.get("pull_request") or {}, action="none")
         return {

@@ -121,6 +121,16 @@ def test_local_flow_preview_export_events_result(service, tmp_path, server_token
     assert requests.get(tampered, timeout=10).status_code == 403
     assert requests.get(f"{service.url}/exports/{job['id']}", timeout=10).status_code == 403
 
+    # A pull request closed by hand since: the stored answer is not trusted, the push opens one.
+    prs[0]["state"] = "closed"
+    (remote / "gitexport" / "pull-requests.json").write_text(json.dumps(prs))
+    reopened = wait_job(client, client.export(v4, request, token=server_token)["id"])
+    assert reopened["state"] == "succeeded", reopened["error"]
+    assert reopened["result"]["status"] == "pr_opened"
+    assert (
+        reopened["result"]["pull_request"]["number"] != second["result"]["pull_request"]["number"]
+    )
+
     # The token is nowhere: not in the store, the state folder, the logs or the events.
     service.stop()
     needle = server_token.encode()
