@@ -619,3 +619,47 @@ def test_hostile_column_names_end_to_end(tmp_path):
     run([tool("ruff"), "check", "."], root)
     run([tool("ruff"), "format", "--check", "."], root)
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_api.py"], root)
+
+
+# Runs in the generated project, on one CPU (as a smaller serving machine would be): which
+# thread counts scikit-learn computes a prediction with, and the predictions themselves.
+_PREDICT_ON_ONE_CPU = """
+import json, os, sys
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+from threadpoolctl import threadpool_info
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+import src.models.predict as predict
+seen = []
+original = predict.model_input
+def spy(pipeline, features):
+    pools = {p["user_api"]: p["num_threads"] for p in threadpool_info()}
+    seen.append({**pools, "openmp": _openmp_effective_n_threads()})
+    return original(pipeline, features)
+predict.model_input = spy
+out = predict.ModelPredictor().predict_batch(sys.argv[1])
+print(json.dumps({"seen": seen, "predictions": out["prediction"].tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_predictions_replay_the_thread_counts_the_model_was_trained_with(projects, tmp_path):
+    """Issue 13: KNN and SMOTE-trained models' predictions computed with the serving machine's
+    default thread counts, not the ones training recorded (and the golden rows used)."""
+    root = projects.tree("telco_churn")
+    recorded = json.loads((root / "models/manifest.json").read_text())["threads"]
+    golden = pd.read_csv(root / "tests/fixtures/golden_predictions.csv")
+    rows = tmp_path / "rows.csv"
+    golden.drop(columns=["prediction"]).to_csv(rows, index=False)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _PREDICT_ON_ONE_CPU, str(rows)],
+        cwd=root,
+        env={**env, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["seen"] and all(seen == recorded for seen in result["seen"]), result["seen"]
+    assert result["predictions"] == golden["prediction"].tolist()

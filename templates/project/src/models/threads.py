@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from joblib import cpu_count, parallel_config
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,28 @@ def pinned_threads(counts: dict[str, int]):
                 os.environ.pop("OMP_NUM_THREADS", None)
             else:
                 os.environ["OMP_NUM_THREADS"] = saved
+
+
+def prediction_threads(manifest_path: Path | None):
+    """For a process that predicts with the shipped model (the API, a batch job): a context
+    to enter around each prediction, computing with the counts the model was trained and
+    its golden rows predicted with (a KNN model predicts by a neighbour search).
+
+    Made once per process: ``OMP_NUM_THREADS`` is set for the process (scikit-learn reads it
+    at each call, so concurrent requests must not set and unset it), BLAS's count is
+    process-wide, and OpenMP's is per thread, so each prediction sets it in its own thread
+    through one controller (finding the libraries anew would cost about 4 ms a call).
+    """
+    counts = recorded_threads(manifest_path) if manifest_path else None
+    if not counts:
+        return nullcontext
+    controller = ThreadpoolController()
+    if "blas" in counts:
+        controller.limit(limits=counts["blas"], user_api="blas")
+    if "openmp" not in counts:
+        return nullcontext
+    os.environ["OMP_NUM_THREADS"] = str(counts["openmp"])
+    return lambda: controller.limit(limits=counts["openmp"], user_api="openmp")
 
 
 def parallel_workers(jobs: int, counts: dict[str, int]):
