@@ -573,8 +573,7 @@ def _unchanged_push(
     checks the adopted repository.
     """
     from gitexport import git
-    from gitexport.document import load_bundle
-    from gitexport.identity import bundle_identity
+    from gitexport.identity import document_identity
     from gitexport.publish import default_workdir, unchanged_on_remote
 
     if options.artifacts != "lfs" or options.adopt:
@@ -583,11 +582,10 @@ def _unchanged_push(
     if not (workdir / ".git").exists():
         return None
     path = bundle.bundle.root if not isinstance(bundle, (str, Path)) else Path(bundle)
-    _, export_id = bundle_identity(path, options, target.provider)
+    document, export_id = document_identity(path, options, target.provider)
     record = git.last_export(workdir)
     if record is None or _lineage_export_id(record.lineage) != export_id:
         return None
-    document = load_bundle(path).document
     published = unchanged_on_remote(target, token, workdir, document)
     if published is None:
         return None

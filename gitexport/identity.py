@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gitexport import __version__
 
 if TYPE_CHECKING:
+    from gitexport.document import Document
     from gitexport.options import ExportOptions
 
 
@@ -92,6 +93,14 @@ def bundle_identity(
     The document is validated as for any export (a broken one raises ``DocumentError``);
     nothing is planned, rendered or trained.
     """
+    document, export_id = document_identity(bundle_path, options, target_provider)
+    return document.pipeline.id, export_id
+
+
+def document_identity(
+    bundle_path: Path, options: ExportOptions, target_provider: str | None = None
+) -> tuple[Document, str]:
+    """``(document, export id)`` of a bundle: :func:`bundle_identity`, keeping the document."""
     from dataclasses import asdict
 
     from gitexport.catalog import load_catalog
@@ -111,4 +120,4 @@ def bundle_identity(
         template_sha256=template_digest(),
         render_options=asdict(options.render_options(target_provider)),
     )
-    return pipeline.id, export_id
+    return bundle.document, export_id

@@ -100,11 +100,13 @@ def _child_setup(memory_mb: int | None):
     return setup
 
 
-def _popen(args: list[str], cwd: str, memory_mb: int | None, **streams) -> subprocess.Popen:
+def _popen(
+    args: list[str], cwd: str, env: dict[str, str], memory_mb: int | None, **streams
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, *args],
         cwd=cwd,
-        env=generated_code_env(),
+        env=env,
         start_new_session=True,
         preexec_fn=_child_setup(memory_mb),
         **streams,
@@ -124,6 +126,11 @@ class _Prestarted:
             and self.memory_mb == memory_mb
             and self.env == generated_code_env()
         )
+
+    def send(self, message: dict) -> None:
+        """One request line on its stdin (raises OSError if it has died)."""
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
 
     def discard(self) -> None:
         from gitexport.processes import kill_group
@@ -157,16 +164,18 @@ def prestart(memory_mb: int | None = None) -> None:
             if _waiting.usable(memory_mb):
                 return
             _waiting.discard()
+        env = generated_code_env()
         output = tempfile.TemporaryFile()
         proc = _popen(
             ["-c", _BOOTSTRAP, *PRELOAD],
             tempfile.gettempdir(),
+            env,
             memory_mb,
             stdin=subprocess.PIPE,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        _waiting = _Prestarted(proc, output, generated_code_env(), memory_mb)
+        _waiting = _Prestarted(proc, output, env, memory_mb)
 
 
 def preload(modules: list[str]) -> None:
@@ -176,8 +185,7 @@ def preload(modules: list[str]) -> None:
         if _waiting is None or _waiting.proc.poll() is not None:
             return
         try:
-            _waiting.proc.stdin.write((json.dumps({"import": modules}) + "\n").encode())
-            _waiting.proc.stdin.flush()
+            _waiting.send({"import": modules})
         except OSError:  # it died meanwhile: start() starts a fresh one
             pass
 
@@ -203,7 +211,7 @@ def start(
         if taken is not None:
             request = {"cwd": os.fspath(os.path.abspath(cwd)), "module": args[1], "args": args[2:]}
             try:
-                taken.proc.stdin.write((json.dumps(request) + "\n").encode())
+                taken.send(request)
                 taken.proc.stdin.close()  # the code reads an empty stdin, as with DEVNULL
             except OSError:  # it died meanwhile (the memory budget, a kill): start afresh
                 taken.discard()
@@ -213,6 +221,7 @@ def start(
     proc = _popen(
         args,
         os.fspath(cwd),
+        generated_code_env(),
         memory_mb,
         stdin=subprocess.DEVNULL,
         stdout=output,

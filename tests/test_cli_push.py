@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from helpers import penguins_variant
+from servers.exportrepo import git
 
 pytestmark = [
     pytest.mark.slow,
@@ -71,12 +72,7 @@ def test_local_provider_flow(tmp_path):
 
     first = push(str(bundle(tmp_path, 3, 0.5)), *common)
     assert first["status"] == "created" and first["branch"] == "main"
-    heads = subprocess.run(
-        ["git", "-C", str(remote), "for-each-ref", "--format=%(refname)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    heads = git(remote, "for-each-ref", "--format=%(refname)").split()
     assert heads == ["refs/heads/main"]
 
     second = push(str(bundle(tmp_path, 4, 0.25)), *common)
@@ -111,16 +107,10 @@ def test_local_provider_flow(tmp_path):
     assert reopened["pull_request"]["number"] != second["pull_request"]["number"]
 
     # A branch deleted on the remote since is pushed again.
-    subprocess.run(["git", "-C", str(remote), "branch", "-D", "gitexport/pl_penguins"], check=True)
+    git(remote, "branch", "-D", "gitexport/pl_penguins")
     restored = push(str(bundle(tmp_path, 5, 0.1)), *common)
     assert restored["status"] != "up_to_date"
-    remote_branch = subprocess.run(
-        ["git", "-C", str(remote), "rev-parse", "gitexport/pl_penguins"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert remote_branch == third["commit"]
+    assert git(remote, "rev-parse", "gitexport/pl_penguins") == third["commit"]
     second = reopened  # the open PR from here on
 
     # A canvas on another machine has no working repository: it is seeded from the remote.

@@ -40,22 +40,21 @@ def _python(args: list, cwd: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module", params=EXAMPLES)
-def project(request, tmp_path_factory) -> tuple[Path, Path]:
+def project(request, tmp_path_factory) -> tuple[Path, Path, str]:
     root = tmp_path_factory.mktemp("training") / "project"
     planned = api.load(api.example(request.param))
     for rel, data in api.render_tree(planned, api.ExportOptions()).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    return root, planned.data_path.resolve()
+    return root, planned.data_path.resolve(), planned.plan.target
 
 
 ARTIFACTS = ("models/trained/model.joblib", "models/metrics.json", "models/manifest.json")
 
 
 def test_parallel_folds_give_the_artifacts_of_one_worker(project, tmp_path):
-    root, data = project
-    target = api.load(data.parent.parent).plan.target
+    root, data, target = project
     rows = pd.read_csv(data).drop(columns=[target]).dropna().head(25)
     rows.to_csv(tmp_path / "rows.csv", index=False)
     outputs = {}
@@ -97,7 +96,7 @@ def test_parallel_folds_give_the_artifacts_of_one_worker(project, tmp_path):
     ],
 )
 def test_bad_training_options_are_named(project, args, env, message, tmp_path):
-    root, data = project
+    root, data, _ = project
     proc = _python(
         ["-m", "src.models.train", "--data", data, "--output-dir", tmp_path, *args], root, **env
     )

@@ -245,10 +245,10 @@ class Worker:
         if not (workdir / ".git").exists():
             return None  # not trusted (``_workdir`` deleted it) or never seeded
         from gitexport import git
-        from gitexport.identity import bundle_identity
+        from gitexport.identity import document_identity
 
         try:
-            _, export_id = bundle_identity(root, options, target.provider)
+            document, export_id = document_identity(root, options, target.provider)
         except GitexportError:
             return None  # a broken document: the full path reports its problems
         record = git.last_export(workdir)
@@ -261,10 +261,9 @@ class Worker:
             return None
         if recorded != export_id or previous.get("commit") != self.store.last_commit(repo_key):
             return None
-        from gitexport.document import load_bundle
         from gitexport.publish import unchanged_on_remote
 
-        if unchanged_on_remote(target, token, workdir, load_bundle(root).document) is None:
+        if unchanged_on_remote(target, token, workdir, document) is None:
             return None
         pull_request = dict(previous.get("pull_request") or {}, action="none")
         return {
