@@ -27,6 +27,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         server = self.server
         request = _Request(self.command, server.base_url + self.path, dict(self.headers), body)
+        hold = server.hold
+        if hold is not None and hold.matches(request):
+            hold.reached.set()
+            hold.released.wait(120)
         with server.lock:  # the fake is not thread-safe
             status, headers, payload = server.fake._dispatch(request)
         data = payload.encode() if isinstance(payload, str) else (payload or b"")
@@ -41,6 +45,19 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 
 
+class Hold:
+    """Requests matching ``matches`` wait until ``release()``: a test can look at a job while
+    it is certainly running (``reached`` is set when the first such request arrives)."""
+
+    def __init__(self, matches):
+        self.matches = matches
+        self.reached = threading.Event()
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class ForgeHttpServer:
     def __init__(self, make_fake):
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -51,12 +68,21 @@ class ForgeHttpServer:
         self.httpd.fake = self.fake
         self.httpd.base_url = self.base_url
         self.httpd.lock = threading.Lock()
+        self.httpd.hold = None
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> ForgeHttpServer:
         self.thread.start()
         return self
 
+    def hold(self, matches) -> Hold:
+        """Hold the requests ``matches(request)`` accepts until the returned ``Hold`` is
+        released; released by ``stop`` at the latest."""
+        self.httpd.hold = Hold(matches)
+        return self.httpd.hold
+
     def stop(self) -> None:
+        if self.httpd.hold is not None:
+            self.httpd.hold.release()
         self.httpd.shutdown()
         self.httpd.server_close()
