@@ -206,7 +206,7 @@ def load(bundle: Bundle, *, progress: Reporter | None = None) -> PlannedBundle:
 
     if isinstance(bundle, PlannedBundle):
         return bundle
-    if progress is not None:
+    if progress is not None and progress.phase != "validate":  # export and push entered it
         progress.enter("validate", "reading the pipeline document")
     planned = plan_bundle(Path(bundle))
     if progress is not None:
@@ -287,10 +287,12 @@ def build(
     budget: Budget | None = None,
 ) -> BuiltProject:
     """Validate, plan, render, train with the generated code and check parity."""
-    from gitexport.build import DEFAULT_BUDGET, build_project
+    from gitexport.options import DEFAULT_BUDGET
 
     budget = budget or DEFAULT_BUDGET
-    _prestart_training(budget)
+    _prestart_training(budget)  # first: build imports pandas, which the training needs too
+    from gitexport.build import build_project
+
     rep = reporter(progress, cancel, BUILD_PHASES)
     planned = load(bundle, progress=rep)
     built = build_project(
@@ -327,10 +329,10 @@ def export(
         rep.finish("up to date")
         return unchanged
 
+    _prestart_training(budget)  # before the imports below, which import pandas
     from gitexport import git
     from gitexport.export_commit import export_request, place_release_files
 
-    _prestart_training(budget)
     planned = load(bundle, progress=rep)
     # What the commit would refuse is refused now, not after the training.
     git.check_export_target(repo_dir, planned.plan.pipeline.id, adopt=options.adopt)

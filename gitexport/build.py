@@ -398,8 +398,10 @@ def _train_and_finish(
     release_files = Tree()
     if options.artifacts == "release":
         extra, release_files = release_artifacts(plan, extra)
+    # The parity report rides along, so an up-to-date answer (decided by digests, no build)
+    # still says how the shipped model compared with the canvas.
     extra[".gitexport/lineage.json"] = (
-        json.dumps(lineage, indent=2, sort_keys=True) + "\n"
+        json.dumps({**lineage, "parity": report["parity"]}, indent=2, sort_keys=True) + "\n"
     ).encode()
     extra[".gitexport/plan.json"] = plan.to_json().encode()
     from gitexport.report_html import report_files  # reports/figures/*.svg, model_report.html

@@ -225,8 +225,11 @@ def test_cancelling_an_export_at_each_phase_leaves_the_repo_as_it_was(tmp_path):
         assert _repo_state(repo) == before, f"cancelled during {phase}"
     # Asked during the last step, the cancel comes too late: the export completes, once.
     rec = Recorder(cancel_at="commit")
-    assert api.export(v4, repo, progress=rec, cancel=rec.cancel).status == "merged"
-    assert api.export(v4, repo).status == "up_to_date"
+    done = api.export(v4, repo, progress=rec, cancel=rec.cancel)
+    assert done.status == "merged"
+    again = api.export(v4, repo)
+    assert again.status == "up_to_date"
+    assert again.parity == done.parity and again.parity["verdict"] == "exact"
 
 
 @pytest.mark.slow

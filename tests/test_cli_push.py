@@ -96,6 +96,7 @@ def test_local_provider_flow(tmp_path):
     assert again["pull_request"] == {**second["pull_request"], "action": "none"}
     assert again["commit"] == third["commit"] and again["pipeline"]["version"] == 5
     assert again["metrics"]["test"] == third["metrics"]["test"]
+    assert again["parity"] == third["parity"] and again["parity"]["verdict"] == "exact"
     assert not {"pandas", "numpy", "sklearn"} & imported, "the no-op push imported ML libraries"
 
     # A PR closed by hand since is not "up to date": the full push opens one again.
