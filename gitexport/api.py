@@ -571,14 +571,15 @@ def _unchanged_push(
     the remote has, decided by digests, the remote's refs and its open pull request (no
     planning, rendering, training or ML import); None when the full push is needed.
 
-    Release assets and ``--adopt`` always take the full path: it reconciles the uploads and
-    checks the adopted repository.
+    With release assets the release must hold every model file of the pushed commit's
+    manifest, with its digest (an upload cut short is completed by the full path).
+    ``--adopt`` always takes the full path: it checks the adopted repository.
     """
     from gitexport import git
     from gitexport.identity import document_identity
     from gitexport.publish import default_workdir, unchanged_on_remote
 
-    if options.artifacts != "lfs" or options.adopt:
+    if options.adopt:
         return None
     workdir = Path(workdir) if workdir else default_workdir(target)
     if not (workdir / ".git").exists():
@@ -588,7 +589,7 @@ def _unchanged_push(
     record = git.last_export(workdir)
     if record is None or _lineage_export_id(record.lineage) != export_id:
         return None
-    published = unchanged_on_remote(target, token, workdir, document)
+    published = unchanged_on_remote(target, token, workdir, document, options.artifacts)
     if published is None:
         return None
     metrics = json.loads(
@@ -611,6 +612,7 @@ def _unchanged_push(
         parity=lineage.get("parity"),
         metrics={k: metrics.get(k) for k in ("test", "cv")},
         canvas_metrics=document.results.metrics,
+        artifacts=[Artifact(**a.__dict__) for a in published.artifacts],
         workdir=str(workdir),
     )
 

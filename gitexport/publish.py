@@ -159,14 +159,20 @@ def preflight(
 
 
 def unchanged_on_remote(
-    target: Target, token: str | None, workdir: Path, document
+    target: Target,
+    token: str | None,
+    workdir: Path,
+    document,
+    artifacts: Literal["lfs", "release"] = "lfs",
 ) -> PushResult | None:
     """What the full flow answers for a push that would change nothing, found without a
     build: the caller checked (by digests) that *workdir*'s newest export is the one asked
     for; here the remote must have all of it — ``main`` where the working copy's is, and an
-    export waiting on its branch there too, with its pull request open. None when anything is
-    left to do (a push that died midway, a PR closed or merged on the forge since, a missing
-    repository): then the full flow builds, commits and reconciles."""
+    export waiting on its branch there too, with its pull request open; with release assets,
+    also every model file the pushed commit's manifest names, in its release, with the
+    manifest's digest. None when anything is left to do (a push that died midway, an upload
+    cut short, a PR closed or merged on the forge since, a missing repository): then the full
+    flow builds, commits and reconciles."""
     provider = make_provider(target, token)
     spec = repo_spec(target, document)
     repo = provider.find_repo(spec)
@@ -187,19 +193,51 @@ def unchanged_on_remote(
         raise ForgeUnavailableError(f"git ls-remote gave up: {redact(exc)}") from None
     if local_main is None or heads.get(BASE_BRANCH) != local_main:
         return None
-    done = dict(repo_url=repo.web_url, artifacts=[], repo_created=False, status="up_to_date")
-    if local_export is None or _is_ancestor(workdir, local_export, local_main):
-        return PushResult(
-            commit=local_export or local_main, branch=None, pr_url=None, pr_number=None, **done
-        )
-    if heads.get(branch) != local_export:
+    on_main = local_export is None or _is_ancestor(workdir, local_export, local_main)
+    commit = (local_export or local_main) if on_main else local_export
+    if not on_main and heads.get(branch) != local_export:
         return None
+    uploaded: list[Artifact] = []
+    if artifacts == "release":
+        found = released_artifacts(provider, repo, workdir, commit)
+        if found is None:
+            return None
+        uploaded = found
+    done = dict(repo_url=repo.web_url, artifacts=uploaded, repo_created=False, status="up_to_date")
+    if on_main:
+        return PushResult(commit=commit, branch=None, pr_url=None, pr_number=None, **done)
     pr = provider.find_open_pr(repo, branch, BASE_BRANCH)
     if pr is None:
         return None
-    return PushResult(
-        commit=local_export, branch=branch, pr_url=pr.url, pr_number=pr.number, **done
-    )
+    return PushResult(commit=commit, branch=branch, pr_url=pr.url, pr_number=pr.number, **done)
+
+
+def released_artifacts(
+    provider: Provider, repo: RepoRef, workdir: Path, commit: str
+) -> list[Artifact] | None:
+    """The release assets *commit*'s ``models/manifest.json`` names, if its release holds
+    every one with the manifest's digest; None if any is missing or differs (or the manifest
+    names none: that commit was not exported with release assets)."""
+    raw = git.read_export_file(workdir, commit, "models/manifest.json")
+    try:
+        manifest = json.loads(raw or b"{}")
+    except ValueError:
+        return None
+    items = [a for a in manifest.get("artifacts", []) if a.get("release")]
+    if not items:
+        return None
+    out = []
+    for tag in sorted({a["release"] for a in items}):
+        held = provider.release_assets(repo, tag)
+        if held is None:
+            return None
+        for item in (a for a in items if a["release"] == tag):
+            name = Path(item["path"]).name
+            if held.get(name) != f"sha256:{item['sha256']}":
+                return None
+            url = item.get("url") or provider.release_asset_url(repo, tag, name)
+            out.append(Artifact(name, url, item["sha256"], int(item["size"])))
+    return out
 
 
 def publish_built(

@@ -142,6 +142,12 @@ class Provider(Protocol):
         """Create (or reuse) release *tag* at commit *target*, upload *files* (streamed)."""
         ...
 
+    def release_assets(self, repo: RepoRef, tag: str) -> dict[str, str] | None:
+        """What release *tag* holds, read only: ``{file name: "sha256:<hex>"}`` of each asset
+        a download of its :meth:`release_asset_url` serves (``""`` where the forge gives no
+        digest); None when there is no such release."""
+        ...
+
     def release_asset_url(self, repo: RepoRef, tag: str, filename: str) -> str:
         """Where :meth:`upload_release` will put *filename*: known before the upload, so the
         manifest committed with the export can name it."""

@@ -305,6 +305,22 @@ class GitHubProvider:
         # GitHub's browser_download_url of a release asset.
         return f"{repo.web_url}/releases/download/{quote(tag, safe='')}/{quote(filename, safe='')}"
 
+    def release_assets(self, repo: RepoRef, tag: str) -> dict[str, str] | None:
+        gh_repo = self._gh_repo(repo)
+
+        def step():
+            try:
+                release = gh_repo.get_release(tag)
+            except GithubException as exc:
+                if exc.status != 404:
+                    raise
+                return None
+            return {asset.name: asset.digest or "" for asset in release.get_assets()}
+
+        return self._call(
+            f"read release {tag}", step, target=repo.full_name, permission="contents: read"
+        )
+
     def upload_release(
         self,
         repo: RepoRef,

@@ -277,6 +277,41 @@ class GitLabProvider:
             repo.id, _package_name(repo.name), _package_version(tag), filename
         )
 
+    def release_assets(self, repo: RepoRef, tag: str) -> dict[str, str] | None:
+        project = self._project(repo)
+        package, version = _package_name(repo.name), _package_version(tag)
+
+        def step():
+            try:
+                release = project.releases.get(tag)
+            except GitlabError as exc:
+                if exc.response_code != 404:
+                    raise
+                return None
+            linked = {
+                link.name
+                for link in release.links.list(get_all=True)
+                if link.url == self.release_asset_url(repo, tag, link.name)
+            }
+            newest: dict[str, tuple[int, str]] = {}  # a download serves the newest file
+            for found in project.packages.list(
+                package_name=package, package_version=version, package_type="generic", get_all=True
+            ):
+                if (found.name, found.version) != (package, version):  # the name filter is fuzzy
+                    continue
+                files = project.packages.get(found.id, lazy=True).package_files.list(get_all=True)
+                for item in files:
+                    if item.id > newest.get(item.file_name, (-1, ""))[0]:
+                        newest[item.file_name] = (item.id, item.file_sha256 or "")
+            return {
+                name: f"sha256:{newest[name][1]}" if newest.get(name, (0, ""))[1] else ""
+                for name in linked
+            }
+
+        return self._call(
+            f"read release {tag}", step, target=repo.full_name, permission="the read_api scope"
+        )
+
     def upload_package_file(self, project_id, package: str, version: str, path: Path) -> str:
         """PUT *path* to the generic package registry, streamed; returns its download URL.
 

@@ -157,6 +157,17 @@ class LocalProvider:
     def release_asset_url(self, repo: RepoRef, tag: str, filename: str) -> str:
         return (self._state_dir / "releases" / tag / filename).as_uri()
 
+    def release_assets(self, repo: RepoRef, tag: str) -> dict[str, str] | None:
+        if not self._git("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", check=False):
+            return None
+        folder = self._state_dir / "releases" / tag
+        files = sorted(folder.iterdir()) if folder.is_dir() else []
+        return {
+            f.name: f"sha256:{sha256_file(f)[0]}"
+            for f in files
+            if f.is_file() and not f.name.endswith(".part")
+        }
+
     def upload_release(
         self,
         repo: RepoRef,

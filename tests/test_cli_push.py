@@ -96,7 +96,6 @@ def test_local_provider_flow(tmp_path):
     assert again["pull_request"] == {**second["pull_request"], "action": "none"}
     assert again["commit"] == third["commit"] and again["pipeline"]["version"] == 5
     assert again["metrics"]["test"] == third["metrics"]["test"]
-    assert again["parity"] == third["parity"] and again["parity"]["verdict"] == "exact"
     assert not {"pandas", "numpy", "sklearn"} & imported, "the no-op push imported ML libraries"
 
     # A PR closed by hand since is not "up to date": the full push opens one again.
@@ -125,7 +124,7 @@ def test_local_provider_flow(tmp_path):
 
 def test_release_artifacts_are_fetched_and_verified(tmp_path):
     remote = tmp_path / "remote" / "penguins.git"
-    result = push(
+    args = (
         str(bundle(tmp_path, 3, 0.5)),
         "--provider",
         "local",
@@ -136,7 +135,25 @@ def test_release_artifacts_are_fetched_and_verified(tmp_path):
         "--artifacts",
         "release",
     )
+    result = push(*args)
     [artifact] = result["artifacts"]
+
+    # Pushed again unchanged: the release holds the manifest's model with its digest, so
+    # digests decide, with no build and no ML import.
+    again, imported = push_recording_imports(*args)
+    assert again["status"] == "up_to_date" and again["artifacts"] == result["artifacts"]
+    assert again["commit"] == result["commit"]
+    assert not {"pandas", "numpy", "sklearn"} & imported, "the no-op push imported ML libraries"
+    # An asset that no longer matches (an upload cut short, a file replaced) is not "up to
+    # date": the full push uploads the model again.
+    asset = Path(artifact["url"].removeprefix("file://"))
+    asset.write_bytes(b"half an upload")
+    mended, imported = push_recording_imports(*args)
+    assert "sklearn" in imported, "a damaged release was taken for up to date"
+    assert mended["artifacts"] == result["artifacts"]
+    import hashlib
+
+    assert hashlib.sha256(asset.read_bytes()).hexdigest() == artifact["sha256"]
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True)
     manifest = json.loads((clone / "models/manifest.json").read_text())
@@ -144,8 +161,6 @@ def test_release_artifacts_are_fetched_and_verified(tmp_path):
     assert manifest["artifacts"][0]["sha256"] == artifact["sha256"]
     assert not (clone / "models/trained/model.joblib").exists()
     subprocess.run([sys.executable, "scripts/fetch_artifacts.py"], cwd=clone, check=True)
-    import hashlib
-
     model = (clone / "models/trained/model.joblib").read_bytes()
     assert hashlib.sha256(model).hexdigest() == artifact["sha256"]
 

@@ -294,6 +294,9 @@ def test_release_assets(fake, server_token, export_repo, tmp_path):
     ref = provider.ensure_repo(SPEC)
     again = provider.upload_release(ref, "v1", "x", [model], target=result.commit)
     assert again == [a] and fake.count("POST", r"/repos/octo/churn/releases/\d+/assets") == 1
+    # Read back (an unchanged push decides by it): the asset and its digest; no release v2.
+    assert provider.release_assets(ref, "v1") == {"model.joblib": f"sha256:{a.sha256}"}
+    assert provider.release_assets(ref, "v2") is None
 
 
 def test_github_app_installation(fake, git_server, tmp_path, export_repo):

@@ -148,6 +148,35 @@ def test_release_package_and_link(fake, server_token, export_repo, tmp_path):
     # again: the link is kept, not duplicated
     provider.upload_release(ref, "v1", "churn-model 1", [big], target=export_repo.head())
     assert len(rel["links"]) == 1
+    # Read back: the linked file and the digest of its newest upload; no release v2.
+    assert provider.release_assets(ref, "v1") == {"model.joblib": f"sha256:{artifact.sha256}"}
+    assert provider.release_assets(ref, "v2") is None
+
+
+def test_release_assets_read_the_newest_upload_of_a_linked_file(
+    fake, server_token, export_repo, tmp_path
+):
+    provider = make_provider(server_token)
+    export_repo.export()
+    ref = provider.ensure_repo(SPEC)
+    publish(provider, export_repo.path, SPEC, title="t", body="b")
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"first")
+    provider.upload_release(ref, "v1", "churn 1", [model], target=export_repo.head())
+    # A later run uploads other bytes under the same name (a download serves the newest)...
+    model.write_bytes(b"second")
+    provider.upload_package_file(ref.id, "churn", "1", model)
+    second = f"sha256:{hashlib.sha256(b'second').hexdigest()}"
+    assert provider.release_assets(ref, "v1") == {"model.joblib": second}
+    # ... a package whose name merely contains ours is not ours (the API's filter is fuzzy) ...
+    model.write_bytes(b"other")
+    provider.upload_package_file(ref.id, "churn-old", "1", model)
+    assert provider.release_assets(ref, "v1") == {"model.joblib": second}
+    # ... and a file uploaded but never linked (a run cut short) is not in the release.
+    extra = tmp_path / "extra.bin"
+    extra.write_bytes(b"x")
+    provider.upload_package_file(ref.id, "churn", "1", extra)
+    assert provider.release_assets(ref, "v1") == {"model.joblib": second}
 
 
 def test_release_through_publish(fake, server_token, export_repo, tmp_path):

@@ -263,7 +263,7 @@ class Worker:
             return None
         from gitexport.publish import unchanged_on_remote
 
-        if unchanged_on_remote(target, token, workdir, document) is None:
+        if unchanged_on_remote(target, token, workdir, document, options.artifacts) is None:
             return None
         pull_request = dict(previous.get("pull_request") or {}, action="none")
         return {

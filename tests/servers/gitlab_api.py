@@ -38,7 +38,8 @@ class FakeGitLab:
     projects: dict = field(default_factory=dict)  # id -> project json
     groups: dict = field(default_factory=lambda: {"acme": 9, "acme/ml": 10})
     mrs: dict = field(default_factory=dict)  # project id -> list
-    packages: list = field(default_factory=list)
+    packages: list = field(default_factory=list)  # package files, in upload order
+    package_ids: dict = field(default_factory=dict)  # (pid, name, version) -> package id
     releases: dict = field(default_factory=dict)  # (pid, tag) -> release
     calls: list = field(default_factory=list)
     faults: list = field(default_factory=list)
@@ -320,10 +321,16 @@ class FakeGitLab:
                 body = body or b""
                 digest.update(body)
                 size = len(body)
+            # One package per (name, version); each upload adds a file to it (GitLab keeps
+            # same-named files, and a download serves the newest).
+            key = (pid, rest[2], rest[3])
+            if key not in self.package_ids:
+                self._ids += 1
+                self.package_ids[key] = self._ids
             self._ids += 1
             record = {
                 "id": self._ids,
-                "package_id": 1,
+                "package_id": self.package_ids[key],
                 "file_name": rest[4],
                 "size": size,
                 "file_sha256": digest.hexdigest(),
@@ -331,11 +338,39 @@ class FakeGitLab:
                 "created_at": "2026-11-20T10:00:00.000Z",
                 "package": rest[2],
                 "version": rest[3],
+                "project_id": pid,
             }
             self.packages.append(record)
-            return self._json(
-                201, {k: v for k, v in record.items() if k not in ("package", "version")}
-            )
+            return self._json(201, self._package_file_json(record))
+        if rest == ["packages"] and m == "GET":
+            # GET /projects/:id/packages: package_name is a fuzzy (substring) filter there.
+            query = parse_qs(urlsplit(request.url).query)
+            name = query.get("package_name", [""])[0]
+            version = query.get("package_version", [None])[0]
+            kind = query.get("package_type", [None])[0]
+            found = [
+                {
+                    "id": package_id,
+                    "name": package,
+                    "version": v,
+                    "package_type": "generic",
+                    "status": "default",
+                    "created_at": "2026-11-20T10:00:00.000Z",
+                }
+                for (p_id, package, v), package_id in sorted(self.package_ids.items())
+                if p_id == pid
+                and name in package
+                and version in (None, v)
+                and kind in (None, "generic")
+            ]
+            return self._list(request, found)
+        if len(rest) == 3 and rest[0] == "packages" and rest[2] == "package_files" and m == "GET":
+            files = [
+                self._package_file_json(r)
+                for r in self.packages
+                if r["project_id"] == pid and r["package_id"] == int(rest[1])
+            ]
+            return self._list(request, files)
         if rest[:1] == ["releases"]:
             if m == "POST" and len(rest) == 1:
                 data = self._data(request)
@@ -374,6 +409,10 @@ class FakeGitLab:
                 rel["links"] = [lk for lk in rel["links"] if lk["id"] != int(rest[4])]
                 return self._json(200, {})
         return self._json(404, {"message": "404 Not Found"})
+
+    @staticmethod
+    def _package_file_json(record):
+        return {k: v for k, v in record.items() if k not in ("package", "version", "project_id")}
 
     def _release_json(self, full, rel):
         return {
