@@ -65,7 +65,16 @@ def main() -> None:
         push += ["--repo", str(remote), "--workdir", str(work)]
         started = time.perf_counter()
         subprocess.run(push, check=True, capture_output=True)
-        print(f"first push (not timed as a figure) took {time.perf_counter() - started:.1f} s\n")
+        print(f"first push (not timed as a figure) took {time.perf_counter() - started:.1f} s")
+        # The same with release assets: the no-op also reads the release's assets and digests.
+        released, work_r = Path(tmp) / "released.git", Path(tmp) / "work-release"
+        push_release = [*gitexport, "push", "--example", args.example, "--provider", "local"]
+        push_release += ["--repo", str(released), "--workdir", str(work_r)]
+        push_release += ["--artifacts", "release"]
+        started = time.perf_counter()
+        subprocess.run(push_release, check=True, capture_output=True)
+        elapsed = time.perf_counter() - started
+        print(f"first push with release assets (not timed as a figure) took {elapsed:.1f} s\n")
         print(f"{'what':34} {'ours':>19}   {'anchor':22} {'anchor':>10}   ratio")
         row(
             "gitexport --help",
@@ -90,6 +99,12 @@ def main() -> None:
             measure(push),
             "git ls-remote",
             measure(["git", "-C", str(work), "ls-remote", str(remote)]),
+        )
+        row(
+            "push, nothing changed (release)",
+            measure(push_release),
+            "git ls-remote",
+            measure(["git", "-C", str(work_r), "ls-remote", str(released)]),
         )
 
 

@@ -49,9 +49,9 @@ from gitexport.render import (
     RenderOptions,
     library_imports,
     render_project,
-    template_digest,
 )
 from gitexport.sample import GOLDEN_ROWS, csv_bytes, sample_bytes, sample_rows
+from gitexport.template_tree import template_digest
 from gitexport.tree import Content, FileRef, Tree, sha256_of, write_tree
 
 log = logging.getLogger(__name__)

@@ -106,7 +106,7 @@ def document_identity(
     from gitexport.catalog import load_catalog
     from gitexport.document import load_bundle
     from gitexport.graph import analyse_graph
-    from gitexport.render import template_digest
+    from gitexport.template_tree import template_digest
 
     bundle = load_bundle(bundle_path, load_catalog())
     chain = analyse_graph(bundle.document)

@@ -28,6 +28,18 @@ class Budget:
 DEFAULT_BUDGET = Budget()
 
 
+@dataclass(frozen=True)
+class RenderOptions:
+    """What the renderer is told beyond the plan (from :meth:`ExportOptions.render_options`)."""
+
+    data: str = "sample"  # none | sample | full
+    docker: bool = True
+    kubernetes: bool = True
+    ci: bool = True
+    provider: str = "github"  # github | gitlab | local: which CI system to generate for
+    artifacts: str = "lfs"  # lfs | release
+
+
 class ExportOptions(BaseModel):
     """How the project is generated and committed."""
 
@@ -44,10 +56,8 @@ class ExportOptions(BaseModel):
     merge: bool = True  # export(): merge a re-export into main (False: leave it on its branch)
     adopt: bool = False  # take over a repository gitexport did not create
 
-    def render_options(self, target_provider: str | None = None):
-        """The renderer's options (``gitexport.render.RenderOptions``)."""
-        from gitexport.render import RenderOptions
-
+    def render_options(self, target_provider: str | None = None) -> RenderOptions:
+        """The renderer's options."""
         ci = self.ci_provider or ("gitlab" if target_provider == "gitlab" else "github")
         return RenderOptions(
             data=self.data,

@@ -24,7 +24,6 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -34,24 +33,14 @@ import yaml
 from gitexport import __version__
 from gitexport.identifiers import field_identifiers
 from gitexport.notebooks import notebook_json
+from gitexport.options import RenderOptions
 from gitexport.packages import CI_SCANNERS
 from gitexport.plan_model import Call, ExportPlan
 from gitexport.sensitivity import sensitive_nodes
+from gitexport.template_tree import iter_templates, template_root
 from gitexport.tree import Content, Tree, entries_of, head_of
 
 PYTHON_LINE_LENGTH = 100
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """What the user chose beyond the plan."""
-
-    data: str = "sample"  # none | sample | full
-    docker: bool = True
-    kubernetes: bool = True
-    ci: bool = True
-    provider: str = "github"  # github | gitlab | local: which CI system to generate for
-    artifacts: str = "lfs"  # lfs | release
 
 
 @dataclass(frozen=True)
@@ -198,10 +187,6 @@ def md_text(value: Any) -> str:
 # --- environment ----------------------------------------------------------------------
 
 
-def template_root():
-    return resources.files("gitexport.templates").joinpath("project")
-
-
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
     """Jinja's on-disk cache of compiled templates; a cache that cannot be written (a full or
     read-only disk) only means compiling again next time."""
@@ -277,32 +262,6 @@ def _environment() -> jinja2.Environment:
 def _load_template(name: str):
     path = template_root().joinpath(name)
     return path.read_text(encoding="utf-8")
-
-
-def iter_templates() -> list[str]:
-    """Every template path under templates/project, sorted."""
-    out = []
-
-    def walk(node, prefix: str) -> None:
-        for child in node.iterdir():
-            rel = f"{prefix}{child.name}"
-            if child.is_dir():
-                if child.name != "__pycache__":
-                    walk(child, rel + "/")
-            elif not child.name.endswith(".pyc"):
-                out.append(rel)
-
-    walk(template_root(), "")
-    return sorted(out)
-
-
-def template_digest() -> str:
-    """SHA-256 over the template tree (paths and bytes): part of an export's lineage."""
-    digest = hashlib.sha256()
-    for rel in iter_templates():
-        digest.update(rel.encode() + b"\0")
-        digest.update(template_root().joinpath(rel).read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def output_path(template: str) -> str:
