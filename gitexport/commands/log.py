@@ -37,9 +37,11 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if not (args.dir / ".git").exists():
         raise UserError(f"{args.dir} is not a git repository")
-    from gitexport import api
+    # The git module itself, not api.history: importing the library API (pydantic models)
+    # would be most of the command's time.
+    from gitexport.git import read_history
 
-    records = api.history(args.dir)
+    records = read_history(args.dir)
     if args.json:
         print_json([r.to_json() for r in records])
     elif not records:
