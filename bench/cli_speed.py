@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The measured processes cache bytecode, as a user's Python does (some shells turn it off).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 RUNS = 5
 
 

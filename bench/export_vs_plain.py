@@ -35,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The measured processes cache bytecode, as a user's Python does (some shells turn it off).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 # The anchor: run with the project root as argv[1] and the data file as argv[2].
 PLAIN = """
 import sys, time

@@ -35,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The measured processes cache bytecode, as a user's Python does (some shells turn it off).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 MODEL = "models/trained/model.joblib"
 MANIFEST = "models/manifest.json"
 CHUNK = 1024 * 1024  # small: growing and re-hashing the model must not show in the figures

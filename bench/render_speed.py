@@ -27,6 +27,9 @@ import venv
 from importlib import resources
 from pathlib import Path
 
+# The measured processes cache bytecode, as a user's Python does (some shells turn it off).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 EXAMPLES = ("telco_churn", "penguins", "diamonds")
 REPEATS = 5
 

@@ -41,6 +41,9 @@ from canvas_client import CanvasClient  # noqa: E402
 
 from gitexport import api  # noqa: E402
 
+# The measured processes cache bytecode, as a user's Python does (some shells turn it off).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 KEY = "bench-service-key-0123456789"
 OPTIONS = {"data": "sample", "docker": False, "kubernetes": False, "ci": False}
 
