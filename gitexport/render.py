@@ -216,6 +216,8 @@ def compiled_template_cache() -> jinja2.BytecodeCache | None:
     that gets run, so the folder must be this user's alone: under ``$XDG_CACHE_HOME/gitexport``
     (default ``~/.cache/gitexport``), mode 0700; any other folder is not used.
     """
+    if not hasattr(os, "getuid"):
+        return None  # no owner and mode bits to check the folder by (Windows)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     syntax = hashlib.sha256(json.dumps(_SYNTAX, sort_keys=True).encode()).hexdigest()[:12]
     folder = os.path.join(base, "gitexport", f"templates-{syntax}")
