@@ -309,11 +309,8 @@ class GitHubProvider:
         gh_repo = self._gh_repo(repo)
 
         def step():
-            try:
-                release = gh_repo.get_release(tag)
-            except GithubException as exc:
-                if exc.status != 404:
-                    raise
+            release = _release_or_none(gh_repo, tag)
+            if release is None:
                 return None
             return {asset.name: asset.digest or "" for asset in release.get_assets()}
 
@@ -334,11 +331,9 @@ class GitHubProvider:
         gh_repo = self._gh_repo(repo)
 
         def get_or_create():
-            try:
-                return gh_repo.get_release(tag)
-            except GithubException as exc:
-                if exc.status != 404:
-                    raise
+            release = _release_or_none(gh_repo, tag)
+            if release is not None:
+                return release
             return gh_repo.create_git_release(
                 tag=tag, name=name, message=body, target_commitish=target
             )
@@ -369,6 +364,16 @@ class GitHubProvider:
             )
             artifacts.append(Artifact(path.name, asset.browser_download_url, sha, size))
         return artifacts
+
+
+def _release_or_none(gh_repo, tag: str):
+    """Release *tag* of *gh_repo*, or None when GitHub answers 404."""
+    try:
+        return gh_repo.get_release(tag)
+    except GithubException as exc:
+        if exc.status != 404:
+            raise
+    return None
 
 
 def _status_of(exc: BaseException) -> tuple[int, str] | None:

@@ -282,11 +282,8 @@ class GitLabProvider:
         package, version = _package_name(repo.name), _package_version(tag)
 
         def step():
-            try:
-                release = project.releases.get(tag)
-            except GitlabError as exc:
-                if exc.response_code != 404:
-                    raise
+            release = _release_or_none(project, tag)
+            if release is None:
                 return None
             linked = {
                 link.name
@@ -351,11 +348,9 @@ class GitLabProvider:
         project = self._project(repo)
 
         def get_or_create():
-            try:
-                return project.releases.get(tag)
-            except GitlabError as exc:
-                if exc.response_code != 404:
-                    raise
+            release = _release_or_none(project, tag)
+            if release is not None:
+                return release
             return project.releases.create(
                 {"tag_name": tag, "name": name, "ref": target, "description": body or name}
             )
@@ -381,6 +376,16 @@ class GitLabProvider:
 
             self._call(f"link {artifact.name} to release {tag}", link, target=repo.full_name)
         return artifacts
+
+
+def _release_or_none(project, tag: str):
+    """Release *tag* of *project*, or None when GitLab answers 404."""
+    try:
+        return project.releases.get(tag)
+    except GitlabError as exc:
+        if exc.response_code != 404:
+            raise
+    return None
 
 
 def _draft_title(title: str, current: str) -> str:
