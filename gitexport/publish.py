@@ -194,15 +194,14 @@ def unchanged_on_remote(
     if local_main is None or heads.get(BASE_BRANCH) != local_main:
         return None
     on_main = local_export is None or _is_ancestor(workdir, local_export, local_main)
-    commit = (local_export or local_main) if on_main else local_export
+    commit = local_export or local_main
     if not on_main and heads.get(branch) != local_export:
         return None
-    uploaded: list[Artifact] = []
+    uploaded: list[Artifact] | None = []
     if artifacts == "release":
-        found = released_artifacts(provider, repo, workdir, commit)
-        if found is None:
+        uploaded = released_artifacts(provider, repo, workdir, commit)
+        if uploaded is None:
             return None
-        uploaded = found
     done = dict(repo_url=repo.web_url, artifacts=uploaded, repo_created=False, status="up_to_date")
     if on_main:
         return PushResult(commit=commit, branch=None, pr_url=None, pr_number=None, **done)
